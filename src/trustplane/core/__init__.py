@@ -1,0 +1,1 @@
+"""The small kernel every capability uses: config, errors, store, transparency log, models, jobs."""

@@ -1,0 +1,190 @@
+"""Typed log entries: kinds registered by name, payloads validated, canonical JSON (RFC 8785)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trustplane.core.errors import EntryTooLargeError, MalformedEntryError, UnknownEntryKindError
+from trustplane.core.log._merkle import leaf_hash
+
+KIND_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+
+
+@dataclass(frozen=True)
+class EntryKind:
+    """A registered entry kind: its name, payload schema (``None``: any JSON object) and description."""
+
+    name: str
+    schema: type[BaseModel] | None
+    description: str
+
+
+_KINDS: dict[str, EntryKind] = {}
+_LOCK = threading.Lock()
+_ENTRY_POINTS_LOADED = False
+
+
+def register_kind(name: str, schema: type[BaseModel] | None = None, description: str = "") -> EntryKind:
+    """Register an entry kind. Capabilities call this for the claims they make (``arena.battle``...).
+
+    Re-registering the same name with the same schema is a no-op; a different schema is an error.
+    """
+    import re
+
+    if not re.match(KIND_PATTERN, name):
+        raise ValueError(f"entry kind {name!r} must look like 'capability.claim' (lowercase, dotted)")
+    with _LOCK:
+        existing = _KINDS.get(name)
+        if existing is not None:
+            if existing.schema is not schema:
+                raise ValueError(f"entry kind {name!r} is already registered with another schema")
+            return existing
+        kind = EntryKind(name, schema, description or (schema.__doc__ or "").strip().split("\n")[0])
+        _KINDS[name] = kind
+        return kind
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for ep in entry_points(group="trustplane.log_kinds"):
+        ep.load()  # importing the module registers its kinds
+
+
+def get_kind(name: str) -> EntryKind:
+    kind = _KINDS.get(name)
+    if kind is None:
+        _load_entry_points()
+        kind = _KINDS.get(name)
+    if kind is None:
+        raise UnknownEntryKindError(
+            f"unknown entry kind {name!r}",
+            hint=f"registered kinds: {', '.join(sorted(_KINDS))}",
+            kind=name,
+        )
+    return kind
+
+
+def registered_kinds() -> list[EntryKind]:
+    _load_entry_points()
+    return [_KINDS[k] for k in sorted(_KINDS)]
+
+
+# --- kinds the core itself writes ------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenesisPayload(_Strict):
+    """The log's first entry: the public key that signs its first tree heads."""
+
+    log_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="Raw Ed25519 public key, hex.")
+
+
+class KeyRotationPayload(_Strict):
+    """A signing-key rotation, signed by both keys so trust flows either way along the chain."""
+
+    log_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    previous_key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    public_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    endorsement: str = Field(description="Signature by the previous key over the rotation statement, hex.")
+    acceptance: str = Field(description="Signature by the new key over the rotation statement, hex.")
+
+
+class NotePayload(_Strict):
+    """A free-form statement by the operator, e.g. an incident note or a policy change."""
+
+    text: str = Field(min_length=1, max_length=8000)
+    subject: str | None = Field(None, max_length=500)
+    data: dict[str, Any] | None = None
+
+
+GENESIS = "log.genesis"
+KEY_ROTATION = "log.key_rotation"
+register_kind(GENESIS, GenesisPayload, "The log's first entry: its first signing key.")
+register_kind(KEY_ROTATION, KeyRotationPayload, "A signing-key rotation, endorsed by the old key and accepted by the new.")
+register_kind("log.note", NotePayload, "A free-form statement by the operator.")
+
+
+# --- encoding --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """A log entry as stored: its index, kind, payload, time and the canonical bytes that are hashed."""
+
+    index: int
+    kind: str
+    payload: dict[str, Any]
+    timestamp: int  # milliseconds since the Unix epoch, UTC
+    data: bytes  # canonical JSON of {"kind", "payload", "timestamp"}: the Merkle leaf input
+    leaf_hash: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "payload": self.payload,
+            "timestamp": self.timestamp,
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 (JCS) canonical JSON; a clear error for values JSON can't carry exactly."""
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise MalformedEntryError(f"payload is not canonicalisable JSON: {exc}") from None
+
+
+def encode_entry(kind: str, payload: Any, timestamp: int, *, max_bytes: int) -> tuple[dict[str, Any], bytes]:
+    """Validate ``payload`` against the kind's schema and return ``(normalised_payload, leaf_data)``."""
+    spec = get_kind(kind)
+    if isinstance(payload, (str, bytes)):
+        try:
+            payload = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise MalformedEntryError(f"payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(payload, dict):
+        raise MalformedEntryError(f"payload must be a JSON object, not {type(payload).__name__}")
+    if spec.schema is not None:
+        try:
+            payload = spec.schema.model_validate(payload).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "payload"
+            raise MalformedEntryError(
+                f"payload for {kind!r} is invalid at {loc}: {first['msg']}"
+                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""),
+                kind=kind,
+            ) from None
+    data = canonical({"kind": kind, "payload": payload, "timestamp": timestamp})
+    if len(data) > max_bytes:
+        raise EntryTooLargeError(
+            f"entry is {len(data)} bytes canonicalised; the limit is {max_bytes}",
+            hint="store large artefacts elsewhere and log their hash, or raise TRUSTPLANE_LOG_MAX_ENTRY_BYTES",
+            size=len(data),
+            limit=max_bytes,
+        )
+    return payload, data
+
+
+def make_entry(index: int, data: bytes) -> Entry:
+    obj = json.loads(data)
+    return Entry(index, obj["kind"], obj["payload"], obj["timestamp"], data, leaf_hash(data))
