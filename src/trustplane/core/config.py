@@ -46,25 +46,31 @@ def _default_models() -> list[ModelConfig]:
 class Settings(BaseSettings):
     """trustplane settings. Every field can be set as ``TRUSTPLANE_<FIELD>`` or in the TOML file."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True, frozen=True)
 
     home: Path = Field(Path(".trustplane"), description="Directory for all state: database, keys, certificates.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL. Default: SQLite (WAL) at <home>/trustplane.db. Postgres: postgresql+psycopg://..."
+        None,
+        description="SQLAlchemy URL. Default: SQLite (WAL) at <home>/trustplane.db. Postgres: postgresql+psycopg://...",
     )
-    data_dir: Path | None = Field(None, description="Directory of third-party datasets (instruments, benchmarks, vectors).")
+    data_dir: Path | None = Field(
+        None, description="Directory of third-party datasets (instruments, benchmarks, vectors)."
+    )
     host: str = Field("127.0.0.1", description="Address `trustplane serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `trustplane serve` binds.")
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token that allows writes over HTTP (e.g. POST /log/entries). Unset: HTTP writes are refused."
+        None,
+        description="Bearer token that allows writes over HTTP (e.g. POST /log/entries). Unset: HTTP writes are refused.",
     )
-    log_max_entry_bytes: int = Field(65536, ge=256, le=16 * 1024 * 1024, description="Largest canonical log entry accepted, in bytes.")
+    log_max_entry_bytes: int = Field(
+        65536, ge=256, le=16 * 1024 * 1024, description="Largest canonical log entry accepted, in bytes."
+    )
     log_max_batch: int = Field(100_000, ge=1, description="Most entries one batched append may carry.")
     models: list[ModelConfig] = Field(default_factory=_default_models, description="Models served, by name.")
     default_model: str = Field("smollm2", description="Model used when a request names none.")
-    ray_address: str | None = Field(None, description="Ray cluster address for heavy jobs; unset runs a local process pool.")
+    ray_address: str | None = Field(
+        None, description="Ray cluster address for heavy jobs; unset runs a local process pool."
+    )
     jobs_workers: int | None = Field(None, ge=1, description="Processes in the local job pool (default: CPU count).")
     redis_url: str | None = Field(None, description="Redis URL for shared rate limits (optional).")
     warm_models: bool = Field(False, description="Load local models when the server starts rather than on first use.")

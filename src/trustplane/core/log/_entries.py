@@ -115,7 +115,9 @@ class NotePayload(_Strict):
 GENESIS = "log.genesis"
 KEY_ROTATION = "log.key_rotation"
 register_kind(GENESIS, GenesisPayload, "The log's first entry: its first signing key.")
-register_kind(KEY_ROTATION, KeyRotationPayload, "A signing-key rotation, endorsed by the old key and accepted by the new.")
+register_kind(
+    KEY_ROTATION, KeyRotationPayload, "A signing-key rotation, endorsed by the old key and accepted by the new."
+)
 register_kind("log.note", NotePayload, "A free-form statement by the operator.")
 
 
@@ -153,8 +155,12 @@ def canonical(obj: Any) -> bytes:
         raise MalformedEntryError(f"payload is not canonicalisable JSON: {exc}") from None
 
 
-def encode_entry(kind: str, payload: Any, timestamp: int, *, max_bytes: int) -> tuple[dict[str, Any], bytes]:
-    """Validate ``payload`` against the kind's schema and return ``(normalised_payload, leaf_data)``."""
+def encode_payload(kind: str, payload: Any, *, max_bytes: int) -> tuple[dict[str, Any], bytes]:
+    """Validate ``payload`` against the kind's schema; return it normalised and canonicalised.
+
+    The leaf is stamped later, under the write lock, by :func:`leaf_data` (so timestamps follow
+    log order), and the size limit counts the whole stamped entry.
+    """
     spec = get_kind(kind)
     if isinstance(payload, (str, bytes)):
         try:
@@ -174,17 +180,40 @@ def encode_entry(kind: str, payload: Any, timestamp: int, *, max_bytes: int) -> 
                 + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""),
                 kind=kind,
             ) from None
-    data = canonical({"kind": kind, "payload": payload, "timestamp": timestamp})
-    if len(data) > max_bytes:
+    body = canonical(payload)
+    size = len(body) + len(kind) + _LEAF_OVERHEAD
+    if size > max_bytes:
         raise EntryTooLargeError(
-            f"entry is {len(data)} bytes canonicalised; the limit is {max_bytes}",
+            f"entry is {size} bytes canonicalised; the limit is {max_bytes}",
             hint="store large artefacts elsewhere and log their hash, or raise TRUSTPLANE_LOG_MAX_ENTRY_BYTES",
-            size=len(data),
+            size=size,
             limit=max_bytes,
         )
-    return payload, data
+    return payload, body
 
 
-def make_entry(index: int, data: bytes) -> Entry:
+def leaf_data(kind: str, canonical_payload: bytes, timestamp: int) -> bytes:
+    """Canonical JSON of ``{"kind", "payload", "timestamp"}`` without re-encoding the payload.
+
+    RFC 8785 orders members by key, and ``kind`` < ``payload`` < ``timestamp``, so concatenation
+    yields exactly ``canonical({"kind": kind, "payload": payload, "timestamp": timestamp})``.
+    """
+    # Registered kinds match KIND_PATTERN (lowercase ASCII, digits, '_' and '.'): nothing to escape.
+    return b'{"kind":"%s","payload":%s,"timestamp":%d}' % (kind.encode(), canonical_payload, timestamp)
+
+
+_LEAF_OVERHEAD = len(leaf_data("", b"", 10**13 - 1))  # bytes around kind and payload, 13-digit timestamp
+
+
+def make_entry(
+    index: int,
+    data: bytes,
+    kind: str | None = None,
+    payload: dict[str, Any] | None = None,
+    timestamp: int | None = None,
+) -> Entry:
+    """An :class:`Entry` from its leaf bytes; pass the parts when known to skip re-parsing."""
+    if kind is not None and payload is not None and timestamp is not None:
+        return Entry(index, kind, payload, timestamp, data, leaf_hash(data))
     obj = json.loads(data)
     return Entry(index, obj["kind"], obj["payload"], obj["timestamp"], data, leaf_hash(data))

@@ -93,7 +93,7 @@ def export_log(log: TransparencyLog, path: Path | str, *, chunk: int = 20_000) -
         digest.update(line)
         fh.write(line)
 
-    keys = log.keys()
+    keys = log.signing_keys()
     with tmp.open("wb") as fh:
         write(
             fh,
@@ -121,7 +121,12 @@ def export_log(log: TransparencyLog, path: Path | str, *, chunk: int = 20_000) -
                     data = bytes(data)
                     write(
                         fh,
-                        {"type": "entry", "index": int(idx), "leaf_hash": merkle.leaf_hash(data).hex(), "entry": json.loads(data)},
+                        {
+                            "type": "entry",
+                            "index": int(idx),
+                            "leaf_hash": merkle.leaf_hash(data).hex(),
+                            "entry": json.loads(data),
+                        },
                     )
                     while next_head is not None and next_head.tree_size == idx + 1:
                         write(fh, {"type": "tree_head", "tree_head": next_head.as_json()})
@@ -159,8 +164,7 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
     with fh:
-        for lineno, raw in enumerate(fh, start=1):
-            yield lineno, raw
+        yield from enumerate(fh, start=1)
 
 
 def _parse(lineno: int, raw: bytes) -> dict[str, Any]:
@@ -229,7 +233,9 @@ def verify_export(
         digest.update(raw)
         if header is None:
             if rtype != "header" or obj.get("format") != FORMAT:
-                raise ExportFormatError("not a trustplane log export (no header on line 1)", reason="malformed", line=lineno)
+                raise ExportFormatError(
+                    "not a trustplane log export (no header on line 1)", reason="malformed", line=lineno
+                )
             if obj.get("version") != VERSION:
                 raise ExportFormatError(f"unsupported export version {obj.get('version')!r}", reason="malformed")
             header = obj
@@ -241,9 +247,19 @@ def verify_export(
                 if isinstance(found, int) and found > index:
                     later = _find_index_later(path, lineno, index)
                     if later is not None:
-                        raise _fail("reordered", f"entry {index} is out of order: it appears on line {later}, after entry {found}", index=index)
-                    raise _fail("deleted", f"entry {index} is missing: line {lineno} jumps to entry {found}", index=index)
-                raise _fail("reordered", f"entry {found} appears again or out of order on line {lineno} (expected entry {index})", index=index)
+                        raise _fail(
+                            "reordered",
+                            f"entry {index} is out of order: it appears on line {later}, after entry {found}",
+                            index=index,
+                        )
+                    raise _fail(
+                        "deleted", f"entry {index} is missing: line {lineno} jumps to entry {found}", index=index
+                    )
+                raise _fail(
+                    "reordered",
+                    f"entry {found} appears again or out of order on line {lineno} (expected entry {index})",
+                    index=index,
+                )
             record = obj.get("entry")
             if not isinstance(record, dict) or set(record) != {"kind", "payload", "timestamp"}:
                 raise _fail("malformed", f"entry {index} must hold exactly kind, payload and timestamp", index=index)
@@ -253,7 +269,11 @@ def verify_export(
                 raise _fail("malformed", f"entry {index}: {exc.message}", index=index) from None
             lh = merkle.leaf_hash(data)
             if obj.get("leaf_hash") != lh.hex():
-                raise _fail("edited", f"entry {index} was edited: its content does not hash to its recorded leaf hash", index=index)
+                raise _fail(
+                    "edited",
+                    f"entry {index} was edited: its content does not hash to its recorded leaf hash",
+                    index=index,
+                )
             _check_key_entry(index, record, chain, header)
             frontier.append(lh)
             if frontier.size in wanted:
@@ -266,7 +286,11 @@ def verify_export(
                 raise ExportFormatError(f"line {lineno}: {exc.message}", reason="malformed", line=lineno) from None
             size = head.tree_size
             if size != frontier.size or size <= last_head_size:
-                raise _fail("reordered", f"tree head for size {size} is misplaced (after entry {frontier.size - 1})", tree_size=size)
+                raise _fail(
+                    "reordered",
+                    f"tree head for size {size} is misplaced (after entry {frontier.size - 1})",
+                    tree_size=size,
+                )
             if head.log_id != header["log_id"]:
                 raise _fail("wrong_log", f"tree head at size {size} belongs to another log", tree_size=size)
             if head.root_hash != frontier.root():
@@ -279,7 +303,11 @@ def verify_export(
                 )
             active = [c for c in chain if c[0] < size][-1]
             if head.key_id != active[1]:
-                raise _fail("bad_signature", f"tree head at size {size} names key {head.key_id[:16]}…, but {active[1][:16]}… was the signing key", tree_size=size)
+                raise _fail(
+                    "bad_signature",
+                    f"tree head at size {size} names key {head.key_id[:16]}…, but {active[1][:16]}… was the signing key",
+                    tree_size=size,
+                )
             if not head.verify(active[2]):
                 raise _fail("bad_signature", f"tree head at size {size} has an invalid signature", tree_size=size)
             last_head_size = size
@@ -297,7 +325,11 @@ def verify_export(
             reason="truncated",
             index=frontier.size,
         )
-    if end.get("entries") != frontier.size or header.get("tree_size") != frontier.size or end.get("tree_heads") != n_heads:
+    if (
+        end.get("entries") != frontier.size
+        or header.get("tree_size") != frontier.size
+        or end.get("tree_heads") != n_heads
+    ):
         raise ExportFormatError(
             f"the export holds {frontier.size} entries and {n_heads} tree heads, but its header/end records say "
             f"{header.get('tree_size')}/{end.get('entries')} entries and {end.get('tree_heads')} tree heads",
@@ -306,7 +338,11 @@ def verify_export(
     if frontier.size == 0:
         raise ExportFormatError("the export holds no entries", reason="truncated")
     if last_head_size != frontier.size:
-        raise _fail("unsigned", f"entries {last_head_size}..{frontier.size - 1} are not covered by a signed tree head", index=last_head_size)
+        raise _fail(
+            "unsigned",
+            f"entries {last_head_size}..{frontier.size - 1} are not covered by a signed tree head",
+            index=last_head_size,
+        )
     key_ids = [c[1] for c in chain]
     if trusted_kid not in key_ids:
         raise WrongKeyError(
@@ -330,7 +366,9 @@ def verify_export(
     )
 
 
-def _check_key_entry(index: int, record: dict[str, Any], chain: list[tuple[int, str, Ed25519PublicKey]], header: dict[str, Any]) -> None:
+def _check_key_entry(
+    index: int, record: dict[str, Any], chain: list[tuple[int, str, Ed25519PublicKey]], header: dict[str, Any]
+) -> None:
     kind = record["kind"]
     if index == 0 and kind != GENESIS:
         raise _fail("malformed", "entry 0 is not the log's genesis entry", index=0)
@@ -369,7 +407,11 @@ def _check_trusted_head(
         raise _fail("wrong_log", "the trusted tree head belongs to another log", tree_size=head.tree_size)
     keys = {kid: key for _, kid, key in chain}
     if head.key_id not in keys or not head.verify(keys[head.key_id]):
-        raise _fail("bad_signature", "the trusted tree head's signature does not verify under this log's keys", tree_size=head.tree_size)
+        raise _fail(
+            "bad_signature",
+            "the trusted tree head's signature does not verify under this log's keys",
+            tree_size=head.tree_size,
+        )
     if head.tree_size > size:
         raise _fail(
             "rollback",
@@ -395,7 +437,9 @@ def import_log(log: TransparencyLog, path: Path | str, public_key: Ed25519Public
         if log.log_id() != report.log_id:
             raise ConflictError("the database holds a different log", hint="import into an empty database")
         if existing > report.tree_size:
-            raise ConflictError(f"the database already has {existing} entries, more than the export's {report.tree_size}")
+            raise ConflictError(
+                f"the database already has {existing} entries, more than the export's {report.tree_size}"
+            )
         if log.root_at(existing) != report.roots[existing]:
             raise ConflictError(f"the database's log and the export disagree at size {existing}: they have forked")
     frontier = merkle.Frontier()
@@ -430,13 +474,21 @@ def import_log(log: TransparencyLog, path: Path | str, public_key: Ed25519Public
                 if index < existing:
                     continue
                 entries.append({"idx": index, "kind": record["kind"], "timestamp": record["timestamp"], "data": data})
-                nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in new_nodes if (ix + 1) << lv > existing)
+                nodes.extend(
+                    {"level": lv, "idx": ix, "hash": h} for lv, ix, h in new_nodes if (ix + 1) << lv > existing
+                )
                 if record["kind"] in (GENESIS, KEY_ROTATION):
                     p = record["payload"]
                     if keys:
                         keys[-1]["retired_ms"] = record["timestamp"]
                     keys.append(
-                        {"key_id": p["key_id"], "public_key": p["public_key"], "entry_index": index, "created_ms": record["timestamp"], "retired_ms": None}
+                        {
+                            "key_id": p["key_id"],
+                            "public_key": p["public_key"],
+                            "entry_index": index,
+                            "created_ms": record["timestamp"],
+                            "retired_ms": None,
+                        }
                     )
             elif obj["type"] == "tree_head" and obj["tree_head"]["tree_size"] > existing:
                 obj = obj["tree_head"]
@@ -456,6 +508,8 @@ def import_log(log: TransparencyLog, path: Path | str, public_key: Ed25519Public
             if existing:  # retire the mirror's current key if the import rotated past it
                 from sqlalchemy import update
 
-                conn.execute(update(log_keys).where(log_keys.c.retired_ms.is_(None)).values(retired_ms=keys[0]["created_ms"]))
+                conn.execute(
+                    update(log_keys).where(log_keys.c.retired_ms.is_(None)).values(retired_ms=keys[0]["created_ms"])
+                )
             conn.execute(log_keys.insert(), keys)
     return report

@@ -31,9 +31,7 @@ def public_from_raw(raw: bytes) -> Ed25519PublicKey:
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:

@@ -24,7 +24,7 @@ from trustplane.core.errors import (
     SigningKeyMissingError,
 )
 from trustplane.core.log import _merkle as merkle
-from trustplane.core.log._entries import GENESIS, KEY_ROTATION, Entry, encode_entry, make_entry, now_ms
+from trustplane.core.log._entries import GENESIS, KEY_ROTATION, Entry, encode_payload, leaf_data, make_entry, now_ms
 from trustplane.core.log._keys import KeyStore, key_id, public_from_raw, raw_public
 from trustplane.core.log._treehead import ConsistencyProof, InclusionProof, TreeHead, rotation_statement
 from trustplane.core.store import Store, get_store, log_entries, log_keys, log_meta, log_nodes, log_tree_heads
@@ -84,13 +84,13 @@ class TransparencyLog:
                 f"batch of {len(items)} entries exceeds the limit of {self.settings.log_max_batch}",
                 hint="split the batch or raise TRUSTPLANE_LOG_MAX_BATCH",
             )
-        ts = now_ms()
         encoded = []
         for position, (kind, payload) in enumerate(items):
             if kind in (GENESIS, KEY_ROTATION):
                 raise InvalidInputError(f"entries of kind {kind!r} are written by the log itself", kind=kind)
             try:
-                encoded.append(encode_entry(kind, payload, ts, max_bytes=self.settings.log_max_entry_bytes))
+                normalised, body = encode_payload(kind, payload, max_bytes=self.settings.log_max_entry_bytes)
+                encoded.append((kind, normalised, body))
             except InvalidInputError as exc:
                 if len(items) > 1:
                     exc.message = f"batch item {position}: {exc.message}"
@@ -98,9 +98,19 @@ class TransparencyLog:
                 raise
         with self.store.write() as conn:
             frontier = self._ensure_genesis(conn)
-            entries = self._insert(conn, frontier, [data for _, data in encoded])
+            ts = self._stamp(conn)
+            entries = self._insert(
+                conn,
+                frontier,
+                [(leaf_data(kind, body, ts), kind, normalised, ts) for kind, normalised, body in encoded],
+            )
             head = self._sign_head(conn, frontier, ts)
         return AppendResult(entries, head)
+
+    def _stamp(self, conn: Connection) -> int:
+        """Now, but never earlier than the newest entry: timestamps follow log order."""
+        last = conn.execute(select(func.max(log_entries.c.timestamp))).scalar_one_or_none()
+        return max(now_ms(), int(last or 0))
 
     def rotate_key(self) -> tuple[LogKey, AppendResult]:
         """Replace the signing key; the rotation is itself an entry, signed by both keys."""
@@ -120,14 +130,14 @@ class TransparencyLog:
                 "endorsement": old_key.sign(statement).hex(),
                 "acceptance": new_key.sign(statement).hex(),
             }
-            ts = now_ms()
-            _, data = encode_entry(KEY_ROTATION, payload, ts, max_bytes=self.settings.log_max_entry_bytes)
+            ts = self._stamp(conn)
+            data = leaf_data(
+                KEY_ROTATION, encode_payload(KEY_ROTATION, payload, max_bytes=self.settings.log_max_entry_bytes)[1], ts
+            )
             index = frontier.size
             entries = self._insert(conn, frontier, [data])
             conn.execute(update(log_keys).where(log_keys.c.key_id == old_kid).values(retired_ms=ts))
-            conn.execute(
-                log_keys.insert().values(key_id=new_kid, public_key=pub_hex, entry_index=index, created_ms=ts)
-            )
+            conn.execute(log_keys.insert().values(key_id=new_kid, public_key=pub_hex, entry_index=index, created_ms=ts))
             self._signer = (new_kid, new_key)
             head = self._sign_head(conn, frontier, ts)
         logger.info("rotated log signing key %s -> %s at index %d", old_kid[:12], new_kid[:12], index)
@@ -148,9 +158,8 @@ class TransparencyLog:
         kid = key_id(key.public_key())
         pub_hex = raw_public(key.public_key()).hex()
         ts = now_ms()
-        _, data = encode_entry(
-            GENESIS, {"log_id": kid, "key_id": kid, "public_key": pub_hex}, ts, max_bytes=self.settings.log_max_entry_bytes
-        )
+        genesis = {"log_id": kid, "key_id": kid, "public_key": pub_hex}
+        data = leaf_data(GENESIS, encode_payload(GENESIS, genesis, max_bytes=self.settings.log_max_entry_bytes)[1], ts)
         conn.execute(log_meta.insert().values(name="log_id", value=kid))
         conn.execute(log_keys.insert().values(key_id=kid, public_key=pub_hex, entry_index=0, created_ms=ts))
         self._signer = (kid, key)
@@ -160,10 +169,15 @@ class TransparencyLog:
         logger.info("created transparency log %s", kid[:12])
         return frontier
 
-    def _insert(self, conn: Connection, frontier: merkle.Frontier, datas: Sequence[bytes]) -> list[Entry]:
+    def _insert(
+        self,
+        conn: Connection,
+        frontier: merkle.Frontier,
+        items: Sequence[bytes | tuple[bytes, str, dict[str, Any], int]],
+    ) -> list[Entry]:
         entries, nodes = [], []
-        for data in datas:
-            entry = make_entry(frontier.size, data)
+        for item in items:
+            entry = make_entry(frontier.size, item) if isinstance(item, bytes) else make_entry(frontier.size, *item)
             entries.append(entry)
             for level, idx, h in frontier.append(entry.leaf_hash):
                 nodes.append({"level": level, "idx": idx, "hash": h})
@@ -242,7 +256,9 @@ class TransparencyLog:
                 raise EntryNotFoundError(f"no entry at index {index} (the log has {self._size(conn)})", index=index)
             return make_entry(index, bytes(row[0]))
 
-    def entries(self, start: int = 0, limit: int = 100, kind: str | None = None, descending: bool = False) -> list[Entry]:
+    def entries(
+        self, start: int = 0, limit: int = 100, kind: str | None = None, descending: bool = False
+    ) -> list[Entry]:
         if start < 0 or limit < 1:
             raise InvalidRangeError("start must be ≥ 0 and limit ≥ 1")
         query = select(log_entries.c.idx, log_entries.c.data)
@@ -262,7 +278,9 @@ class TransparencyLog:
         return {str(k): int(n) for k, n in rows}
 
     def _row_to_head(self, conn: Connection, row: Any) -> TreeHead:
-        return TreeHead(self._log_id(conn), int(row.tree_size), bytes(row.root_hash), int(row.timestamp), row.key_id, row.signature)
+        return TreeHead(
+            self._log_id(conn), int(row.tree_size), bytes(row.root_hash), int(row.timestamp), row.key_id, row.signature
+        )
 
     def latest_tree_head(self) -> TreeHead:
         with self.store.read() as conn:
@@ -281,20 +299,29 @@ class TransparencyLog:
     def tree_heads(self, start: int = 0, limit: int = 100) -> list[TreeHead]:
         with self.store.read() as conn:
             rows = conn.execute(
-                select(log_tree_heads).where(log_tree_heads.c.tree_size >= start).order_by(log_tree_heads.c.tree_size).limit(limit)
+                select(log_tree_heads)
+                .where(log_tree_heads.c.tree_size >= start)
+                .order_by(log_tree_heads.c.tree_size)
+                .limit(limit)
             ).all()
             return [self._row_to_head(conn, r) for r in rows]
 
-    def keys(self) -> list[LogKey]:
+    def signing_keys(self) -> list[LogKey]:
         with self.store.read() as conn:
             rows = conn.execute(select(log_keys).order_by(log_keys.c.entry_index)).all()
         return [
-            LogKey(r.key_id, public_from_raw(bytes.fromhex(r.public_key)), int(r.entry_index), int(r.created_ms), r.retired_ms)
+            LogKey(
+                r.key_id,
+                public_from_raw(bytes.fromhex(r.public_key)),
+                int(r.entry_index),
+                int(r.created_ms),
+                r.retired_ms,
+            )
             for r in rows
         ]
 
     def active_key(self) -> LogKey:
-        for k in self.keys():
+        for k in self.signing_keys():
             if k.retired_ms is None:
                 return k
         raise EntryNotFoundError("the log has no signing key yet", hint="run `trustplane serve` or append an entry")

@@ -102,9 +102,11 @@ class ModelBackend(ABC):
 
     async def warm(self) -> None:
         """Do the expensive one-off setup now (load weights, open connections). Default: nothing."""
+        return None
 
     async def aclose(self) -> None:
         """Release resources held by this backend. Default: nothing."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Non-secret facts about the backend for logs and listings."""

@@ -178,7 +178,9 @@ class Model:
                 finish = "stop"
                 yield ChatChunk(finish_reason="stop")
         finally:
-            await agen.aclose()
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
             ttft = None if first_token is None else (first_token - start) * 1000
             outcome = "cancelled" if error is None and finish is None else None
             self._audit("stream", start, usage=usage, finish_reason=finish, error=error, chunks=chunks,

@@ -31,6 +31,10 @@ _entry_points_loaded = False
 _entry_point_errors: dict[str, str] = {}
 
 
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def register_backend(name: str) -> Callable[[BackendT], BackendT]:
     """Class decorator that registers a :class:`ModelBackend` subclass under ``name``.
 
@@ -49,8 +53,8 @@ def register_backend(name: str) -> Callable[[BackendT], BackendT]:
             raise TypeError(f"@register_backend({name!r}) needs a ModelBackend subclass, got {cls!r}")
         with _lock:
             existing = _backends.get(name)
-            if existing is not None and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__):
-                raise ValueError(f"backend {name!r} is already registered by {existing.__module__}.{existing.__qualname__}")
+            if existing is not None and _where(existing) != _where(cls):
+                raise ValueError(f"backend {name!r} is already registered by {_where(existing)}")
             cls.name = name
             _backends[name] = cls
         return cls
@@ -83,7 +87,8 @@ def load_entry_points() -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in _backends:
                 if _backends[ep.name].__module__ != ep.value.partition(":")[0]:
-                    logger.warning("entry point %s=%s ignored: backend %r is already registered", ep.name, ep.value, ep.name)
+                    logger.warning("entry point %s=%s ignored: backend %r is already registered",
+                                   ep.name, ep.value, ep.name)
                 continue
             try:
                 loaded = ep.load()
@@ -121,7 +126,9 @@ def get_backend_class(name: str) -> type[ModelBackend]:
     if cls is not None:
         return cls
     if why:
-        raise ConfigError(f"model backend {name!r} could not be loaded: {why}", hint=f"known backends: {known}", backend=name)
+        raise ConfigError(
+            f"model backend {name!r} could not be loaded: {why}", hint=f"known backends: {known}", backend=name
+        )
     raise ConfigError(
         f"unknown model backend {name!r}",
         hint=f"known backends: {known}; plugins register in the {ENTRY_POINT_GROUP!r} entry-point group",

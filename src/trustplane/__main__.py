@@ -1,0 +1,3 @@
+from trustplane.cli import main
+
+main()
