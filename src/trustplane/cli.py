@@ -46,7 +46,7 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+def _emit(as_json: bool, data: Any, human: Callable[[], object]) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:

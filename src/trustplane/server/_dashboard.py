@@ -34,6 +34,8 @@ PREVIEW_CHARS = 96
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
 
 
 # --- formatting helpers (also registered as template filters) -----------------------------------------
@@ -123,7 +125,7 @@ def dashboard(request: Request) -> Response:
     log = _log(request)
     head = _latest_head(log)
     counts = sorted(log.kind_counts().items())
-    keys = log.keys() if head is not None else []
+    keys = log.signing_keys() if head is not None else []
     recent = log.entries(start=head.tree_size - 1, limit=5, descending=True) if head and head.tree_size else []
     return _render(
         request,
@@ -219,7 +221,7 @@ def entry_page(request: Request, index: str) -> Response:
         proof_head: TreeHead | None = log.tree_head(proof.tree_size)
     except EntryNotFoundError:
         proof_head = None
-    signer = next((k for k in log.keys() if proof_head and k.key_id == proof_head.key_id), None) or log.active_key()
+    signer = next((k for k in log.signing_keys() if proof_head and k.key_id == proof_head.key_id), None) or log.active_key()
     public_hex = raw_public(signer.public_key).hex()
     base_url = str(request.base_url).rstrip("/")
     return _render(
