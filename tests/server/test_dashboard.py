@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -16,11 +17,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from trustplane.core.config import ModelConfig, load_settings
-from trustplane.core.log import TransparencyLog, leaf_hash, register_kind
+from trustplane.core.log import TransparencyLog, leaf_hash
 from trustplane.server import _dashboard, create_app
 
-OTHER_KIND = "dashtest.event"
-register_kind(OTHER_KIND, None, "An event kind the dashboard tests append.")
+OTHER_KIND = "log.key_rotation"  # the second kind the core writes; no test-only kind pollutes the registry
 
 
 @pytest.fixture
@@ -48,6 +48,11 @@ def _note(app: FastAPI, text: str, **extra: Any) -> int:
     return _log(app).append("log.note", {"text": text, **extra}).entries[0].index
 
 
+def _rotate(app: FastAPI) -> int:
+    """Rotate the signing key: appends a ``log.key_rotation`` entry; returns its index."""
+    return _log(app).rotate_key()[1].entries[0].index
+
+
 def _rows(page: str) -> list[int]:
     """Entry indices of the log table's rows, in page order."""
     return [int(i) for i in re.findall(r'<tr data-index="(\d+)">', page)]
@@ -69,7 +74,7 @@ def _html(client: TestClient, url: str, status: int = 200) -> str:
 def test_dashboard_summarises_the_log(app: FastAPI, client: TestClient) -> None:
     for i in range(3):
         _note(app, f"note {i}")
-    _log(app).append(OTHER_KIND, {"n": 1})
+    _rotate(app)
     head = _log(app).latest_tree_head()
 
     page = _html(client, "/")
@@ -77,9 +82,12 @@ def test_dashboard_summarises_the_log(app: FastAPI, client: TestClient) -> None:
     assert head.root_hash.hex() in page
     assert head.key_id in page
     assert head.log_id in page
-    counts = dict(re.findall(r'kind=([\w.%]+)"><span class="kind">[^<]+</span></a></td>\s*<td class="num">(\d+)<', page))
+    counts = dict(
+        re.findall(r'kind=([\w.%]+)"><span class="kind">[^<]+</span></a></td>\s*<td class="num">(\d+)<', page)
+    )
     assert counts == {"log.genesis": "1", "log.note": "3", OTHER_KIND: "1"}
     assert '<a href="/ui/log/4">#4</a>' in page  # recent entries, newest first
+    assert "2 signing keys in the log's history" in html.unescape(page)
     assert 'aria-current="page"' in page
 
 
@@ -132,7 +140,7 @@ def test_log_page_lists_entries_newest_first(app: FastAPI, client: TestClient) -
     page = _html(client, "/ui/log")
     assert _rows(page) == [*reversed(indices), 0]
     entry = _log(app).entry(indices[-1])
-    assert '{&#34;text&#34;: &#34;hello 2&#34;}' in page  # payload preview, escaped
+    assert "{&#34;text&#34;: &#34;hello 2&#34;}" in page  # payload preview, escaped
     assert entry.leaf_hash.hex()[:12] + "…" in page
     iso = _dashboard.utc_iso(entry.timestamp)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", iso)
@@ -157,7 +165,7 @@ def test_payloads_are_escaped_and_previews_truncated(app: FastAPI, client: TestC
 
 def test_kind_filter(app: FastAPI, client: TestClient) -> None:
     notes = [_note(app, f"n{i}") for i in range(3)]
-    events = [_log(app).append(OTHER_KIND, {"n": i}).entries[0].index for i in range(2)]
+    events = [_rotate(app) for _ in range(2)]
 
     page = _html(client, f"/ui/log?kind={OTHER_KIND}")
     assert _rows(page) == list(reversed(events))
@@ -192,7 +200,7 @@ def test_pagination_walks_every_entry_once(app: FastAPI, client: TestClient) -> 
 
     # 'Newer' leads back to exactly the previous page, and the first page has none.
     assert _link(_html(client, urls[0]), "prev") is None
-    for earlier, later in zip(urls, urls[1:], strict=False):
+    for earlier, later in itertools.pairwise(urls):
         newer = _link(_html(client, later), "prev")
         assert newer is not None
         assert _rows(_html(client, newer)) == _rows(_html(client, earlier))
@@ -203,11 +211,13 @@ def test_pagination_walks_every_entry_once(app: FastAPI, client: TestClient) -> 
 
 
 def test_pagination_with_a_kind_filter(app: FastAPI, client: TestClient) -> None:
-    items: list[tuple[str, Any]] = []
+    wanted = []
     for i in range(40):
-        items.append((OTHER_KIND, {"n": i}) if i % 3 == 0 else ("log.note", {"text": f"t{i}"}))
-    entries = _log(app).append_many(items).entries
-    wanted = sorted((e.index for e in entries if e.kind == OTHER_KIND), reverse=True)
+        if i % 3 == 0:
+            wanted.append(_rotate(app))
+        else:
+            _note(app, f"t{i}")
+    wanted.reverse()
     pages, urls = _walk(client, f"/ui/log?kind={OTHER_KIND}&limit=5")
     assert [i for p in pages for i in p] == wanted
     assert all(f"kind={OTHER_KIND}" in u for u in urls)
@@ -269,6 +279,19 @@ def test_entry_page_for_the_genesis_entry(client: TestClient) -> None:
     page = _html(client, "/ui/log/0")
     assert "log.genesis" in page
     assert "The path is empty" in page  # a one-entry tree needs no audit path
+
+
+@pytest.mark.parametrize(
+    ("ms", "iso"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1_795_962_903_512, "2026-11-29T14:35:03.512Z"),
+        (1_700_000_000_001, "2023-11-14T22:13:20.001Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+    ],
+)
+def test_times_are_exact_utc_iso_8601(ms: int, iso: str) -> None:
+    assert _dashboard.utc_iso(ms) == iso
 
 
 def test_tree_head_message_is_sorted_compact_json(app: FastAPI, client: TestClient) -> None:

@@ -232,4 +232,4 @@ def to_cli_line(err: TrustplaneError) -> str:
     line = f"error[{err.code}]{where}: {err.message}"
     if err.hint:
         line += f" (hint: {err.hint})"
-    return line.replace("\n", " ")
+    return " ".join(line.splitlines())

@@ -7,6 +7,7 @@ wait on the busy timeout); on Postgres a transaction holding an advisory lock.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,7 +172,8 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations()))
+        cfg.set_main_option("path_separator", "os")
+        cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in version_locations()))
         try:
             with self.write() as conn:
                 cfg.attributes["connection"] = conn

@@ -12,7 +12,7 @@ import importlib.util
 import json
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ templates.env.lstrip_blocks = True
 # --- formatting helpers (also registered as template filters) -----------------------------------------
 def utc_iso(ms: int) -> str:
     """Milliseconds since the epoch as UTC ISO-8601 with milliseconds, e.g. ``2025-01-02T03:04:05.678Z``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC) + timedelta(milliseconds=ms % 1000)  # exact, no float
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def short_hash(value: str | bytes, n: int = 12) -> str:
@@ -84,7 +85,9 @@ def _nav(root: str) -> list[NavItem]:
     return items
 
 
-def _render(request: Request, name: str, context: dict[str, Any], *, active: str = "", status_code: int = 200) -> Response:
+def _render(
+    request: Request, name: str, context: dict[str, Any], *, active: str = "", status_code: int = 200
+) -> Response:
     root = _root(request)
     base = {"root": root, "nav": _nav(root), "active": active, "version": trustplane.__version__}
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
@@ -141,9 +144,7 @@ def ui_root(request: Request) -> Response:
 
 
 @router.get("/ui/log", response_class=HTMLResponse)
-def log_page(
-    request: Request, kind: str | None = None, start: str | None = None, limit: str | None = None
-) -> Response:
+def log_page(request: Request, kind: str | None = None, start: str | None = None, limit: str | None = None) -> Response:
     log = _log(request)
     head = _latest_head(log)
     size = log.size()
@@ -221,7 +222,9 @@ def entry_page(request: Request, index: str) -> Response:
         proof_head: TreeHead | None = log.tree_head(proof.tree_size)
     except EntryNotFoundError:
         proof_head = None
-    signer = next((k for k in log.signing_keys() if proof_head and k.key_id == proof_head.key_id), None) or log.active_key()
+    signer = (
+        next((k for k in log.signing_keys() if proof_head and k.key_id == proof_head.key_id), None) or log.active_key()
+    )
     public_hex = raw_public(signer.public_key).hex()
     base_url = str(request.base_url).rstrip("/")
     return _render(

@@ -58,17 +58,6 @@ NOTE = "log.note"
 FREE = "testsuite.free_form"
 register_kind(FREE, description="anything goes")
 
-# Known src bugs (see the report): schema'd payloads are dumped with ``model_dump(mode="json")``, which turns
-# NaN/Infinity inside ``Any`` fields into null (silently altering the entry) and lets pydantic's own
-# serialisation error escape for values JSON cannot carry. Strict: these turn into failures once fixed.
-NAN_BUG = pytest.mark.xfail(
-    strict=True, reason="src bug: _entries.encode_payload stores NaN/Infinity in schema'd payloads as null"
-)
-OBJECT_BUG = pytest.mark.xfail(
-    strict=True, reason="src bug: _entries.encode_payload lets PydanticSerializationError escape", raises=Exception
-)
-
-
 def note(i: int | str) -> dict[str, Any]:
     return {"text": f"note {i}"}
 
@@ -331,10 +320,10 @@ def test_unknown_kind(log: TransparencyLog) -> None:
         (NOTE, {"subject": "missing text"}, "text"),
         (NOTE, {"text": "x", "data": {"big": 2**53 + 1}}, "canonicalisable"),
         (NOTE, {"text": "x", "data": {"neg": -(2**60)}}, "canonicalisable"),
-        pytest.param(NOTE, {"text": "x", "data": {"nan": float("nan")}}, "canonicalisable", marks=NAN_BUG),
-        pytest.param(NOTE, {"text": "x", "data": {"inf": float("inf")}}, "canonicalisable", marks=NAN_BUG),
-        pytest.param(NOTE, '{"text": "x", "data": {"nan": NaN}}', "canonicalisable", marks=NAN_BUG),
-        pytest.param(NOTE, {"text": "x", "data": {"obj": object()}}, "canonicalisable", marks=OBJECT_BUG),
+        pytest.param(NOTE, {"text": "x", "data": {"nan": float("nan")}}, "canonicalisable"),
+        pytest.param(NOTE, {"text": "x", "data": {"inf": float("inf")}}, "canonicalisable"),
+        pytest.param(NOTE, '{"text": "x", "data": {"nan": NaN}}', "canonicalisable"),
+        pytest.param(NOTE, {"text": "x", "data": {"obj": object()}}, "canonicalisable"),
         (FREE, {"nan": float("nan")}, "canonicalisable"),
         (FREE, '{"inf": Infinity}', "canonicalisable"),
         (FREE, {"big": 2**53}, "canonicalisable"),

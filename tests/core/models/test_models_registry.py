@@ -18,13 +18,13 @@ from trustplane.core.models import (
     Model,
     ModelBackend,
     ScriptedBackend,
+    _registry,  # registry internals, to undo what these tests register
     backend_names,
     get_backend_class,
     get_model,
     list_models,
     register_backend,
 )
-from trustplane.core.models import _registry  # registry internals, to undo what these tests register
 
 pytestmark = pytest.mark.anyio
 MakeSettings = Callable[..., Settings]
@@ -134,7 +134,7 @@ def test_broken_entry_point_is_reported(fake_entry_points: list[importlib.metada
     fake_entry_points.append(
         importlib.metadata.EntryPoint(name="notabackend", value="json:dumps", group=ENTRY_POINT_GROUP)
     )
-    with pytest.raises(ConfigError, match="could not be loaded.*no_such_module_xyz"):
+    with pytest.raises(ConfigError, match=r"could not be loaded.*no_such_module_xyz"):
         get_backend_class("broken")
     with pytest.raises(ConfigError, match="not a ModelBackend"):
         get_backend_class("notabackend")

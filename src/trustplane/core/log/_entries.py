@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from trustplane.core.errors import EntryTooLargeError, MalformedEntryError, UnknownEntryKindError
 from trustplane.core.log._merkle import leaf_hash
@@ -169,6 +171,7 @@ def encode_payload(kind: str, payload: Any, *, max_bytes: int) -> tuple[dict[str
             raise MalformedEntryError(f"payload is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(payload, dict):
         raise MalformedEntryError(f"payload must be a JSON object, not {type(payload).__name__}")
+    _reject_non_json(payload, "payload")
     if spec.schema is not None:
         try:
             payload = spec.schema.model_validate(payload).model_dump(mode="json", exclude_none=True)
@@ -180,6 +183,10 @@ def encode_payload(kind: str, payload: Any, *, max_bytes: int) -> tuple[dict[str
                 + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""),
                 kind=kind,
             ) from None
+        except PydanticSerializationError as exc:
+            raise MalformedEntryError(
+                f"payload for {kind!r} holds a value JSON can't carry: {exc}", kind=kind
+            ) from None
     body = canonical(payload)
     size = len(body) + len(kind) + _LEAF_OVERHEAD
     if size > max_bytes:
@@ -190,6 +197,24 @@ def encode_payload(kind: str, payload: Any, *, max_bytes: int) -> tuple[dict[str
             limit=max_bytes,
         )
     return payload, body
+
+
+def _reject_non_json(value: Any, where: str) -> None:
+    """Refuse what canonical JSON can't carry exactly, before a schema could coerce it silently."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MalformedEntryError(
+            f"payload is not canonicalisable JSON: {where} is {value!r} (JSON has no NaN or infinity)"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise MalformedEntryError(f"payload is not canonicalisable JSON: {where} has a non-string key {key!r}")
+            _reject_non_json(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _reject_non_json(item, f"{where}[{i}]")
+    elif not isinstance(value, (str, int, float, bool, type(None))):
+        raise MalformedEntryError(f"payload is not canonicalisable JSON: {where} is a {type(value).__name__}")
 
 
 def leaf_data(kind: str, canonical_payload: bytes, timestamp: int) -> bytes:

@@ -285,6 +285,20 @@ def verify_export(
             except InvalidInputError as exc:
                 raise ExportFormatError(f"line {lineno}: {exc.message}", reason="malformed", line=lineno) from None
             size = head.tree_size
+            if size > frontier.size and size > last_head_size:  # entries before this head are missing
+                index = frontier.size
+                later = _find_index_later(path, lineno, index)
+                if later is not None:
+                    raise _fail(
+                        "reordered",
+                        f"entry {index} is out of order: it appears on line {later}, after the tree head for size {size}",
+                        index=index,
+                    )
+                raise _fail(
+                    "deleted",
+                    f"entry {index} is missing: the tree head for size {size} follows entry {index - 1}",
+                    index=index,
+                )
             if size != frontier.size or size <= last_head_size:
                 raise _fail(
                     "reordered",

@@ -109,7 +109,9 @@ class TransparencyLog:
 
     def _stamp(self, conn: Connection) -> int:
         """Now, but never earlier than the newest entry: timestamps follow log order."""
-        last = conn.execute(select(func.max(log_entries.c.timestamp))).scalar_one_or_none()
+        last = conn.execute(
+            select(log_entries.c.timestamp).order_by(log_entries.c.idx.desc()).limit(1)
+        ).scalar_one_or_none()
         return max(now_ms(), int(last or 0))
 
     def rotate_key(self) -> tuple[LogKey, AppendResult]:

@@ -130,8 +130,9 @@ def _load(path: Path, n_threads: int, n_ctx: int) -> _Loaded:
         )
         loaded = _Loaded(llama=llama, formatter=formatter, vocab=vocab, n_vocab=int(llama.n_vocab()))
         _loaded[key] = loaded
-        logger.info("loaded %s (n_threads=%d, n_ctx=%d) in %.2f s", path.name, n_threads, n_ctx,
-                    time.perf_counter() - start)
+        logger.info(
+            "loaded %s (n_threads=%d, n_ctx=%d) in %.2f s", path.name, n_threads, n_ctx, time.perf_counter() - start
+        )
         return loaded
 
 
@@ -211,7 +212,8 @@ class LocalBackend(ModelBackend):
         tokens: list[int] = loaded.llama.tokenize(rendered.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) >= self.options.n_ctx:
             raise InvalidInputError(
-                f"the prompt has {len(tokens)} tokens; model {self.config.name!r} fits {self.options.n_ctx - 1}",
+                f"the prompt has {len(tokens)} tokens, more than model {self.config.name!r} fits "
+                f"(n_ctx={self.options.n_ctx}, room for at least one reply token)",
                 hint="shorten the conversation or raise the model's n_ctx option",
             )
         return tokens
@@ -306,8 +308,9 @@ class LocalBackend(ModelBackend):
             finish, usage, seed = await self._submit(self._generate, request, parts.append, cancelled)
         finally:
             cancelled.set()  # if this task was cancelled, stop the worker at the next token
-        return ChatResponse(model=self.config.name, content="".join(parts), finish_reason=finish, usage=usage,
-                            seed=seed)
+        return ChatResponse(
+            model=self.config.name, content="".join(parts), finish_reason=finish, usage=usage, seed=seed
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Generate in the worker thread and relay each decoded token through a queue."""

@@ -183,8 +183,16 @@ class Model:
                 await aclose()
             ttft = None if first_token is None else (first_token - start) * 1000
             outcome = "cancelled" if error is None and finish is None else None
-            self._audit("stream", start, usage=usage, finish_reason=finish, error=error, chunks=chunks,
-                        ttft_ms=ttft, outcome=outcome)
+            self._audit(
+                "stream",
+                start,
+                usage=usage,
+                finish_reason=finish,
+                error=error,
+                chunks=chunks,
+                ttft_ms=ttft,
+                outcome=outcome,
+            )
 
     async def next_token_logprobs(self, messages: MessagesLike, top_k: int = 5) -> list[TokenLogprob]:
         """The ``top_k`` most likely first tokens of the assistant's reply to ``messages``, most likely first.
@@ -265,8 +273,12 @@ class Model:
             record["error_code"] = error.code
         record.update({k: (round(v, 1) if isinstance(v, float) else v) for k, v in fields.items() if v is not None})
         text = " ".join(f"{k}={v}" for k, v in record.items())
-        logger.log(logging.WARNING if error is not None else logging.INFO, "model call %s", text,
-                   extra={"trustplane_audit": record})
+        logger.log(
+            logging.WARNING if error is not None else logging.INFO,
+            "model call %s",
+            text,
+            extra={"trustplane_audit": record},
+        )
 
 
 # --- per-process cache -------------------------------------------------------------------------------

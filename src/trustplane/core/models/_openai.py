@@ -165,14 +165,19 @@ class OpenAIBackend(ModelBackend):
                 return after
         if self.options.retry_backoff <= 0:
             return 0.0
-        backoff = wait_exponential_jitter(initial=self.options.retry_backoff, max=8.0, jitter=self.options.retry_backoff)
+        backoff = wait_exponential_jitter(
+            initial=self.options.retry_backoff, max=8.0, jitter=self.options.retry_backoff
+        )
         return float(backoff(state))
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         logger.info(
             "retrying %s (model %s) after attempt %d: %s",
-            self.url, self.config.name, state.attempt_number, exc,
+            self.url,
+            self.config.name,
+            state.attempt_number,
+            exc,
         )
 
     def _map(self, exc: BaseException) -> TrustplaneError:
@@ -271,8 +276,11 @@ class OpenAIBackend(ModelBackend):
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
             if isinstance(data, dict) and "error" in data:
-                raise UpstreamError(f"upstream {self.url} returned an error: {_error_message(response.content)}",
-                                    model=self.config.name, url=self.url)
+                raise UpstreamError(
+                    f"upstream {self.url} returned an error: {_error_message(response.content)}",
+                    model=self.config.name,
+                    url=self.url,
+                )
             raise UpstreamError(f"upstream {self.url} answered without choices", model=self.config.name, url=self.url)
         return data
 
@@ -305,8 +313,9 @@ class OpenAIBackend(ModelBackend):
                 try:
                     event = json.loads(payload)
                 except ValueError:
-                    raise UpstreamError(f"upstream {self.url} sent a malformed stream event",
-                                        model=self.config.name, url=self.url) from None
+                    raise UpstreamError(
+                        f"upstream {self.url} sent a malformed stream event", model=self.config.name, url=self.url
+                    ) from None
                 if not isinstance(event, dict):
                     continue
                 if "error" in event:

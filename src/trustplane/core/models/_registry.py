@@ -87,8 +87,9 @@ def load_entry_points() -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in _backends:
                 if _backends[ep.name].__module__ != ep.value.partition(":")[0]:
-                    logger.warning("entry point %s=%s ignored: backend %r is already registered",
-                                   ep.name, ep.value, ep.name)
+                    logger.warning(
+                        "entry point %s=%s ignored: backend %r is already registered", ep.name, ep.value, ep.name
+                    )
                 continue
             try:
                 loaded = ep.load()

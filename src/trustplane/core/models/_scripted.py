@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import re
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -40,8 +41,11 @@ class ScriptedOptions(BackendOptions):
             raise ValueError("set exactly one of 'replies' (a list of strings) or 'echo: true'")
         if self.replies is not None and not self.replies:
             raise ValueError("'replies' must hold at least one string")
-        if self.logprobs is not None and any(v > 0 for v in self.logprobs.values()):
-            raise ValueError("'logprobs' values are log-probabilities and must be <= 0")
+        if self.logprobs is not None:
+            if any(v > 0 for v in self.logprobs.values()):
+                raise ValueError("'logprobs' values are log-probabilities and must be <= 0")
+            if sum(math.exp(v) for v in self.logprobs.values()) > 1 + 1e-9:
+                raise ValueError("'logprobs' probabilities sum to more than 1")
         return self
 
 

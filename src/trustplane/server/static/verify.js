@@ -294,7 +294,7 @@
     } catch (err) {
       const reason = err instanceof VerifyError ? err.message : "unexpected error: " + (err && err.message || err);
       add("fail", reason.charAt(0).toUpperCase() + reason.slice(1));
-      return { state: "fail", headline: "✗ Not verified: " + reason + ".", checks: checks };
+      return { state: "fail", headline: "✗ Not verified: " + reason + (reason.endsWith("…") ? "" : "."), checks: checks };
     }
   }
 
