@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
-
+from _common import write_result
 from trustplane.core.config import load_settings
 from trustplane.core.log import TransparencyLog, verify_consistency, verify_inclusion
 from trustplane.core.log import _merkle as merkle

@@ -408,21 +408,17 @@ def models_list(as_json: JsonOpt = False) -> None:
     """List the configured models and what each backend can do."""
     from trustplane.core.models import list_models
 
-    settings = _settings()
-    rows = list_models(settings)
+    rows = list_models(_settings())
 
     def human() -> None:
         table = Table("name", "backend", "capabilities", "default")
         for r in rows:
-            table.add_row(
-                r["name"],
-                r["backend"],
-                ", ".join(r.get("capabilities", [])),
-                "✓" if r["name"] == settings.default_model else "",
-            )
+            caps = r.capabilities.model_dump() if r.capabilities else {}
+            can = ", ".join(k for k, v in caps.items() if v is True) or (f"unusable: {r.error}" if r.error else "")
+            table.add_row(r.name, r.backend, can, "✓" if r.default else "")
         out.print(table)
 
-    _emit(as_json, rows, human)
+    _emit(as_json, [r.model_dump(mode="json") for r in rows], human)
 
 
 @models_app.command("chat")
@@ -485,6 +481,12 @@ _mount_capabilities()
 
 def main() -> None:
     """Entry point: run the app, turning every trustplane error into one line and an exit code."""
+    import logging
+
+    # The library's audit logging is for servers; on a terminal the error line says it all.
+    logging.basicConfig(
+        level=os.environ.get("TRUSTPLANE_LOG_LEVEL", "ERROR").upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         app(standalone_mode=False)
     except TrustplaneError as exc:

@@ -140,7 +140,9 @@ def test_missing_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         ("TRUSTPLANE_MODELS", '[{"name": "a", "backend": "x"}, {"name": "a", "backend": "y"}]', "repeated: a"),
     ],
 )
-def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str, fragment: str) -> None:
+def test_invalid_setting_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, fragment: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError) as info:
         load_settings()
@@ -158,11 +160,12 @@ def test_unparseable_json_in_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_invalid_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TRUSTPLANE_CONFIG", str(write_toml(tmp_path / "bad.toml", "port = [\n")))
-    with pytest.raises(ConfigError, match="invalid setting"):
+    with pytest.raises(ConfigError, match=r"cannot parse the TOML file .*bad\.toml"):
         load_settings()
     monkeypatch.setenv("TRUSTPLANE_CONFIG", str(write_toml(tmp_path / "extra.toml", 'colour = "red"\n')))
-    with pytest.raises(ConfigError, match="colour"):
+    with pytest.raises(ConfigError, match="unknown setting 'colour'") as info:
         load_settings()
+    assert "TRUSTPLANE_COLOUR" not in info.value.message
     monkeypatch.setenv("TRUSTPLANE_CONFIG", str(write_toml(tmp_path / "type.toml", 'port = "high"\n')))
     with pytest.raises(ConfigError, match="TRUSTPLANE_PORT"):
         load_settings()
@@ -193,7 +196,9 @@ def test_data_path(tmp_path: Path) -> None:
 
 
 def test_model_lookup() -> None:
-    s = Settings(models=[ModelConfig(name="a", backend="scripted"), ModelConfig(name="b", backend="scripted")], default_model="b")
+    s = Settings(
+        models=[ModelConfig(name="a", backend="scripted"), ModelConfig(name="b", backend="scripted")], default_model="b"
+    )
     assert s.model(None).name == "b"
     assert s.model("a").name == "a"
     with pytest.raises(ModelNotFoundError) as info:

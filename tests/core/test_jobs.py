@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
+from tests.core._jobs_helpers import boom_on_three, pid_of, seeded_draw, square
 from trustplane.core.errors import MissingDependencyError
 from trustplane.core.jobs import JobError, job_seeds, run_jobs
-from tests.core._jobs_helpers import boom_on_three, pid_of, seeded_draw, square
 
 
 def test_pool_keeps_input_order_and_uses_other_processes():

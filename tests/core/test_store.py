@@ -205,6 +205,8 @@ def test_postgres_upgrade_and_rollback(pg_store: Store) -> None:
         raise RuntimeError
     with pg_store.write() as conn:
         # the advisory lock is held by this transaction
-        held = conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
+        held = conn.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        )
         assert held.scalar_one() == 1
         assert conn.execute(select(log_meta)).all() == []

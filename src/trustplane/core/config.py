@@ -10,6 +10,7 @@ All state (database, signing keys, certificates) lives under :attr:`Settings.hom
 from __future__ import annotations
 
 import os
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -159,13 +160,19 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"]) or "settings"
-            env = ENV_PREFIX + str(err["loc"][0]).upper() if err["loc"] else "settings"
+            field = str(err["loc"][0]) if err["loc"] else ""
+            if field and field not in Settings.model_fields:
+                problems.append(f"unknown setting {field!r}")
+                continue
+            env = ENV_PREFIX + field.upper() if field else "settings"
             problems.append(f"{env} ({loc}): {err['msg']}")
         raise ConfigError(
             "invalid setting: " + "; ".join(problems),
             hint="fix the environment variable or the TOML file",
         ) from None
-    except ValueError as exc:  # malformed JSON in an env var, unreadable TOML, ...
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot parse the TOML file {_config_file()}: {exc}") from None
+    except ValueError as exc:  # malformed JSON in an env var, ...
         raise ConfigError(f"invalid setting: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read configuration: {exc}") from None

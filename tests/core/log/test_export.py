@@ -297,28 +297,26 @@ def test_deleted_entry_and_its_tree_head(log: TransparencyLog, exported: Path, i
 
 
 # Entry 5 ends the batch 2..5 and entry 6 is an append of its own: in both cases the deleted entry's
-# line is directly followed by a tree head, so the verifier meets the head first.
-@pytest.mark.parametrize("index", [5, 6])
-def test_deleted_entry_before_a_tree_head_is_reported_as_deleted(
-    log: TransparencyLog, exported: Path, index: int
-) -> None:
-    records = read_records(exported)
-    del records[entry_pos(records, index)]
-    write_records(exported, records)
-    err = failure(exported, log)
-    assert (err.extra["reason"], err.extra.get("index")) == ("deleted", index)
-
-
+# line is directly followed by a tree head, so the verifier meets the head before the next entry.
 @pytest.mark.parametrize(("index", "next_head"), [(5, 6), (6, 7)])
-def test_deleted_entry_before_a_tree_head_is_detected(
-    log: TransparencyLog, exported: Path, index: int, next_head: int
-) -> None:
+def test_deleted_entry_before_a_tree_head(log: TransparencyLog, exported: Path, index: int, next_head: int) -> None:
     records = read_records(exported)
     del records[entry_pos(records, index)]
     write_records(exported, records)
     err = failure(exported, log)
     assert (err.extra["reason"], err.extra["index"]) == ("deleted", index)
     assert f"tree head for size {next_head}" in err.message
+
+
+@pytest.mark.parametrize("index", [1, 5, 6])
+def test_entry_moved_after_its_tree_head(log: TransparencyLog, exported: Path, index: int) -> None:
+    records = read_records(exported)
+    pos = entry_pos(records, index)
+    assert records[pos + 1]["type"] == "tree_head"
+    records[pos], records[pos + 1] = records[pos + 1], records[pos]
+    write_records(exported, records)
+    err = failure(exported, log)
+    assert (err.extra["reason"], err.extra["index"]) == ("reordered", index)
 
 
 @pytest.mark.parametrize(("a", "b"), [(3, 4), (2, 5), (6, 7), (1, 7)])
@@ -487,7 +485,12 @@ def test_public_key_forms(log: TransparencyLog, exported: Path, tmp_path: Path) 
     pem_file.write_text(public_pem(key))
     for form in (public_pem(key), raw.hex(), base64.b64encode(raw).decode(), str(pem_file), f"  {raw.hex()}\n"):
         assert verify_export(exported, load_public_key(form)).trusted_key_id == log.active_key().key_id
-    for bad in ("", "zz" * 32, base64.b64encode(b"short").decode(), "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"):
+    for bad in (
+        "",
+        "zz" * 32,
+        base64.b64encode(b"short").decode(),
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+    ):
         with pytest.raises(WrongKeyError):
             load_public_key(bad)
 

@@ -58,6 +58,7 @@ NOTE = "log.note"
 FREE = "testsuite.free_form"
 register_kind(FREE, description="anything goes")
 
+
 def note(i: int | str) -> dict[str, Any]:
     return {"text": f"note {i}"}
 
@@ -83,7 +84,11 @@ def test_first_append_creates_genesis_and_signed_heads(log: TransparencyLog) -> 
     genesis = log.entry(0)
     assert genesis.kind == "log.genesis"
     key = log.active_key()
-    assert genesis.payload == {"log_id": key.key_id, "key_id": key.key_id, "public_key": raw_public(key.public_key).hex()}
+    assert genesis.payload == {
+        "log_id": key.key_id,
+        "key_id": key.key_id,
+        "public_key": raw_public(key.public_key).hex(),
+    }
     assert key.key_id == key_id(key.public_key)
     assert log.log_id() == key.key_id
     assert key.entry_index == 0 and key.retired_ms is None
@@ -394,7 +399,12 @@ def test_entry_too_large(settings: Settings, store: Store) -> None:
 @pytest.mark.parametrize("bad_position", [0, 2, 4])
 def test_batch_with_one_bad_item_writes_nothing(log: TransparencyLog, bad_position: int) -> None:
     log.append(NOTE, note(0))
-    before = (log.size(), log.latest_tree_head(), table_count(log.store, log_nodes), table_count(log.store, log_tree_heads))
+    before = (
+        log.size(),
+        log.latest_tree_head(),
+        table_count(log.store, log_nodes),
+        table_count(log.store, log_tree_heads),
+    )
     items: list[tuple[str, Any]] = [(NOTE, note(i)) for i in range(5)]
     items[bad_position] = (NOTE, {"text": "x", "data": {"n": 2**60}})
     with pytest.raises(MalformedEntryError) as info:
@@ -404,7 +414,12 @@ def test_batch_with_one_bad_item_writes_nothing(log: TransparencyLog, bad_positi
     items[bad_position] = ("nosuch.kind", {})
     with pytest.raises(UnknownEntryKindError):
         log.append_many(items)
-    after = (log.size(), log.latest_tree_head(), table_count(log.store, log_nodes), table_count(log.store, log_tree_heads))
+    after = (
+        log.size(),
+        log.latest_tree_head(),
+        table_count(log.store, log_nodes),
+        table_count(log.store, log_tree_heads),
+    )
     assert after == before
 
 

@@ -369,4 +369,3 @@ def test_verifiers_reject_wrong_hash_lengths() -> None:
         verify_consistency(3, 5, root_of(leaves[:3]), root, [cproof[0] + b"\x00", *cproof[1:]])
     with pytest.raises(ProofError, match="empty"):
         verify_consistency(0, 5, EMPTY_ROOT, root, cproof)
-
