@@ -49,7 +49,9 @@ def main() -> None:
     except ImportError:
         SqliteTree = None  # noqa: N806
 
-    settings = load_settings(home=work / "tp", models=[{"name": "scripted", "backend": "scripted"}], default_model="scripted")
+    settings = load_settings(
+        home=work / "tp", models=[{"name": "scripted", "backend": "scripted"}], default_model="scripted"
+    )
     store = get_store(settings)
     store.upgrade()
     log = TransparencyLog(store, settings)
@@ -148,7 +150,9 @@ def _leaf_rows(store, start: int, end: int):  # type: ignore[no-untyped-def]
 
     with store.read() as conn:
         return conn.execute(
-            select(log_entries.c.data).where(log_entries.c.idx >= start, log_entries.c.idx < end).order_by(log_entries.c.idx)
+            select(log_entries.c.data)
+            .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+            .order_by(log_entries.c.idx)
         ).all()
 
 
