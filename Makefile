@@ -27,7 +27,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.test
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[$(TEST_EXTRAS),ml]"
+	$(PIP) install -e ".[$(TEST_EXTRAS),ml,bench]"
 	@touch $@
 
 serve: $(VENV)/.runtime
