@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
 import json
 import os
 import sys
@@ -463,16 +462,9 @@ def models_chat(
 
 # --- capabilities mount their own sub-apps --------------------------------------------------------------
 def _mount_capabilities() -> None:
-    from trustplane.server._app import CAPABILITIES
+    from trustplane._discovery import capability_modules
 
-    for cap in CAPABILITIES:
-        name = f"trustplane.{cap}.cli"
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (name, f"trustplane.{cap}"):
-                continue
-            raise
+    for cap, module in capability_modules("cli"):
         app.add_typer(module.app, name=cap)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import trustplane
+from trustplane._discovery import capability_modules
 from trustplane.core.config import Settings, load_settings
 from trustplane.core.errors import InvalidInputError, TrustplaneError, to_openai_error, to_problem
 from trustplane.core.log import TransparencyLog
@@ -23,7 +23,6 @@ from trustplane.core.store import get_store
 
 logger = logging.getLogger(__name__)
 
-CAPABILITIES = ("access", "arena", "provenance", "values", "privacy", "unlearning", "markets", "confidential", "impact")
 PROBLEM_JSON = "application/problem+json"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -57,19 +56,9 @@ class _HTTPProblemError(TrustplaneError):
 
 
 def _capability_routers() -> list[tuple[str, Any]]:
-    """Each capability's ``router`` module, if that capability is installed, plus plugins' routers."""
-    found = []
-    for cap in CAPABILITIES:
-        name = f"trustplane.{cap}.router"
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (name, f"trustplane.{cap}"):
-                continue
-            raise
-        found.append((cap, module.router))
-    for ep in entry_points(group="trustplane.routers"):
-        found.append((ep.name, ep.load()))
+    """Each installed capability's ``router``, plus routers plugins register as entry points."""
+    found: list[tuple[str, Any]] = [(cap, module.router) for cap, module in capability_modules("router")]
+    found.extend((ep.name, ep.load()) for ep in entry_points(group="trustplane.routers"))
     return found
 
 

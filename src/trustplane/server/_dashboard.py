@@ -22,10 +22,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 import trustplane
+from trustplane._discovery import CAPABILITIES
 from trustplane.core.errors import EntryNotFoundError
 from trustplane.core.log import Entry, TransparencyLog, TreeHead
 from trustplane.core.log._keys import raw_public
-from trustplane.server._app import CAPABILITIES
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PAGE_SIZE = 25

@@ -194,6 +194,14 @@ def _find_index_later(path: Path, after_line: int, index: int) -> int | None:
     return None
 
 
+def _missing_entry(path: Path, lineno: int, index: int, where: str, gap: str) -> VerificationError:
+    """Entry ``index`` is not where it should be: moved further down the file, or gone."""
+    later = _find_index_later(path, lineno, index)
+    if later is not None:
+        return _fail("reordered", f"entry {index} is out of order: it appears on line {later}, {where}", index=index)
+    return _fail("deleted", f"entry {index} is missing: {gap}", index=index)
+
+
 def verify_export(
     path: Path | str,
     public_key: Ed25519PublicKey,
@@ -245,15 +253,8 @@ def verify_export(
             found = obj.get("index")
             if found != index:
                 if isinstance(found, int) and found > index:
-                    later = _find_index_later(path, lineno, index)
-                    if later is not None:
-                        raise _fail(
-                            "reordered",
-                            f"entry {index} is out of order: it appears on line {later}, after entry {found}",
-                            index=index,
-                        )
-                    raise _fail(
-                        "deleted", f"entry {index} is missing: line {lineno} jumps to entry {found}", index=index
+                    raise _missing_entry(
+                        path, lineno, index, f"after entry {found}", f"line {lineno} jumps to entry {found}"
                     )
                 raise _fail(
                     "reordered",
@@ -287,17 +288,12 @@ def verify_export(
             size = head.tree_size
             if size > frontier.size and size > last_head_size:  # entries before this head are missing
                 index = frontier.size
-                later = _find_index_later(path, lineno, index)
-                if later is not None:
-                    raise _fail(
-                        "reordered",
-                        f"entry {index} is out of order: it appears on line {later}, after the tree head for size {size}",
-                        index=index,
-                    )
-                raise _fail(
-                    "deleted",
-                    f"entry {index} is missing: the tree head for size {size} follows entry {index - 1}",
-                    index=index,
+                raise _missing_entry(
+                    path,
+                    lineno,
+                    index,
+                    f"after the tree head for size {size}",
+                    f"the tree head for size {size} follows entry {index - 1}",
                 )
             if size != frontier.size or size <= last_head_size:
                 raise _fail(
