@@ -1,0 +1,270 @@
+"""Battles aggregated into per-pair counts: the sufficient statistics of the Bradley–Terry model.
+
+A battle is (model_a, model_b, outcome) with an optional weight. Each unordered pair {i, j} (stored with i < j)
+keeps four outcome cells (i wins, j wins, tie, both bad) of weighted counts ``W``, sums of squared weights ``W2``
+(for the sandwich variance) and raw counts ``C`` (for the bootstrap). Adding one battle is O(1) amortised; adding
+a batch is vectorised (one ``np.bincount`` over pair-outcome cells); a fit reads only the distinct pairs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from trustplane.arena.ratings._errors import InvalidBattleError, UnknownModelError
+
+A_WINS, B_WINS, TIE, BOTH_BAD = 0, 1, 2, 3
+
+OUTCOME_CODES: dict[str, int] = {
+    "a": A_WINS,
+    "model_a": A_WINS,
+    "b": B_WINS,
+    "model_b": B_WINS,
+    "tie": TIE,
+    "both_bad": BOTH_BAD,
+    "bothbad": BOTH_BAD,
+    "tie (bothbad)": BOTH_BAD,
+}
+
+_DENSE_CELLS_MAX = 1 << 24
+
+
+def _is_pandas(values: Any) -> bool:
+    return type(values).__module__.split(".")[0] == "pandas"
+
+
+def _factorize(values: Any) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    """Integer codes and the distinct values: pandas' hash factorize when available (pandas Series, including
+    Arrow-backed and categorical columns, are factorised without conversion), else ``np.unique``."""
+    try:
+        import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:  # pragma: no cover - pandas is optional
+        uniques, codes = np.unique(np.asarray(values), return_inverse=True)
+        return codes.astype(np.int64).ravel(), uniques
+    if not _is_pandas(values):
+        arr = np.asarray(values)
+        values = arr if arr.dtype.kind in "OiuSU" else arr.astype(object)
+    codes, uniques = pd.factorize(values)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
+def encode_outcomes(outcome: ArrayLike) -> NDArray[np.int64]:
+    """Outcome labels (``a``/``b``/``tie``/``both_bad``, FastChat's ``model_a``/``model_b``/``tie (bothbad)``,
+    or the integer codes 0–3) as integer codes."""
+    if not _is_pandas(outcome):
+        arr = np.asarray(outcome)
+        if arr.ndim != 1:
+            raise InvalidBattleError("outcome must be one-dimensional", shape=list(arr.shape))
+        if arr.dtype.kind in "iu":
+            codes = arr.astype(np.int64)
+            if codes.size and (codes.min() < 0 or codes.max() > BOTH_BAD):
+                raise InvalidBattleError("integer outcomes must be 0 (a), 1 (b), 2 (tie) or 3 (both_bad)")
+            return codes
+        outcome = arr.astype(object)
+    codes, uniques = _factorize(outcome)
+    table = np.empty(len(uniques), dtype=np.int64)
+    for k, label in enumerate(uniques):
+        key = str(label).strip().lower()
+        if key not in OUTCOME_CODES:
+            row = int(np.flatnonzero(codes == k)[0])
+            raise InvalidBattleError(
+                f"unknown outcome {label!r} at row {row}",
+                hint="use one of a, b, tie, both_bad (or model_a, model_b, tie (bothbad))",
+                row=row,
+                outcome=str(label),
+            )
+        table[k] = OUTCOME_CODES[key]
+    return table[codes]
+
+
+def battle_weights(
+    n: int, weights: ArrayLike | None = None, sampling_prob: ArrayLike | None = None
+) -> NDArray[np.float64] | None:
+    """Per-battle weights: ``weights`` times ``1 / sampling_prob`` (inverse-propensity weighting)."""
+    w: NDArray[np.float64] | None = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise InvalidBattleError("weights must be finite, non-negative and one per battle")
+    if sampling_prob is not None:
+        p = np.asarray(sampling_prob, dtype=np.float64)
+        if p.shape != (n,) or not np.all(np.isfinite(p)) or np.any(p <= 0) or np.any(p > 1):
+            raise InvalidBattleError("sampling probabilities must lie in (0, 1], one per battle")
+        w = 1.0 / p if w is None else w / p
+    return w
+
+
+class BattleCounts:
+    """Weighted pair-outcome counts of a growing set of battles.
+
+    Attributes:
+        models: model names in order of first appearance (the index of each model).
+        n_battles: number of battles added.
+    """
+
+    def __init__(self) -> None:
+        self.models: list[str] = []
+        self._index: dict[str, int] = {}
+        self._slots: dict[tuple[int, int], int] = {}
+        self.n_battles = 0
+        self._n_pairs = 0
+        cap = 64
+        self._lo = np.zeros(cap, dtype=np.int64)
+        self._hi = np.zeros(cap, dtype=np.int64)
+        self._w = np.zeros((cap, 4))
+        self._w2 = np.zeros((cap, 4))
+        self._c = np.zeros((cap, 4))
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def _model(self, name: str) -> int:
+        idx = self._index.get(name)
+        if idx is None:
+            idx = len(self.models)
+            self._index[name] = idx
+            self.models.append(name)
+        return idx
+
+    def _indices(self, names: Any) -> NDArray[np.int64]:
+        """Model indices of an array of names (hash-factorised; new names are registered)."""
+        codes, uniques = _factorize(names)
+        glob = np.fromiter((self._model(str(u)) for u in uniques), dtype=np.int64, count=len(uniques))
+        return glob[codes]
+
+    def index_of(self, name: str) -> int:
+        """Index of a model, or :class:`UnknownModelError`."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise UnknownModelError(f"model {name!r} has no battles", model=name) from None
+
+    def _grow(self, need: int) -> None:
+        cap = len(self._lo)
+        if need <= cap:
+            return
+        new = max(need, 2 * cap)
+        self._lo = np.resize(self._lo, new)
+        self._hi = np.resize(self._hi, new)
+        for name in ("_w", "_w2", "_c"):
+            old = getattr(self, name)
+            arr = np.zeros((new, 4))
+            arr[:cap] = old
+            setattr(self, name, arr)
+
+    def _slot(self, lo: int, hi: int) -> int:
+        slot = self._slots.get((lo, hi))
+        if slot is None:
+            slot = self._n_pairs
+            self._grow(slot + 1)
+            self._lo[slot], self._hi[slot] = lo, hi
+            self._slots[(lo, hi)] = slot
+            self._n_pairs += 1
+        return slot
+
+    # -- adding battles --------------------------------------------------------------------------
+    def add(self, model_a: str, model_b: str, outcome: str | int, weight: float = 1.0) -> None:
+        """Add one battle in O(1) (amortised)."""
+        if model_a == model_b:
+            raise InvalidBattleError(f"a model cannot battle itself ({model_a!r})", model=model_a)
+        if not (np.isfinite(weight) and weight >= 0):
+            raise InvalidBattleError("weight must be finite and non-negative", weight=weight)
+        col = int(encode_outcomes(np.asarray([outcome]))[0])
+        ia, ib = self._model(str(model_a)), self._model(str(model_b))
+        if ia > ib:
+            ia, ib = ib, ia
+            col = {A_WINS: B_WINS, B_WINS: A_WINS}.get(col, col)
+        slot = self._slot(ia, ib)
+        self._w[slot, col] += weight
+        self._w2[slot, col] += weight * weight
+        self._c[slot, col] += 1.0
+        self.n_battles += 1
+
+    def add_many(
+        self,
+        model_a: ArrayLike,
+        model_b: ArrayLike,
+        outcome: ArrayLike,
+        weights: NDArray[np.float64] | None = None,
+    ) -> None:
+        """Add a batch of battles, aggregated with one ``np.bincount`` over pair-outcome cells."""
+        a = model_a if _is_pandas(model_a) else np.asarray(model_a)
+        b = model_b if _is_pandas(model_b) else np.asarray(model_b)
+        col = encode_outcomes(outcome)
+        n = len(col)
+        if np.shape(a) != (n,) or np.shape(b) != (n,):
+            raise InvalidBattleError("model_a, model_b and outcome must be 1-d and of equal length")
+        if weights is not None and weights.shape != (n,):
+            raise InvalidBattleError("weights must have one entry per battle")
+        if n == 0:
+            return
+        ia, ib = self._indices(a), self._indices(b)
+        same = ia == ib
+        if same.any():
+            row = int(np.flatnonzero(same)[0])
+            raise InvalidBattleError(f"row {row}: a model cannot battle itself", row=row)
+        swap = ia > ib
+        lo = np.where(swap, ib, ia)
+        hi = np.where(swap, ia, ib)
+        col = np.where(swap & (col < TIE), 1 - col, col)
+        m = len(self.models)
+        key = lo * m + hi
+        w = np.ones(n) if weights is None else weights
+        if m * m * 4 <= _DENSE_CELLS_MAX:
+            cell = key * 4 + col
+            size = m * m * 4
+            cw = np.bincount(cell, weights=w, minlength=size).reshape(-1, 4)
+            cw2 = cw if weights is None else np.bincount(cell, weights=w * w, minlength=size).reshape(-1, 4)
+            cc = cw if weights is None else np.bincount(cell, minlength=size).reshape(-1, 4).astype(np.float64)
+            present = np.flatnonzero(np.bincount(key, minlength=m * m))
+            cw, cw2, cc = cw[present], cw2[present], cc[present]
+        else:
+            present, inv = np.unique(key, return_inverse=True)
+            cell = inv * 4 + col
+            size = len(present) * 4
+            cw = np.bincount(cell, weights=w, minlength=size).reshape(-1, 4)
+            cw2 = np.bincount(cell, weights=w * w, minlength=size).reshape(-1, 4)
+            cc = np.bincount(cell, minlength=size).reshape(-1, 4).astype(np.float64)
+        plo, phi = present // m, present % m
+        if self._n_pairs == 0:  # fresh store: assign the slots in bulk
+            self._grow(len(present))
+            slots = np.arange(len(present))
+            self._lo[slots], self._hi[slots] = plo, phi
+            self._slots = dict(zip(zip(plo.tolist(), phi.tolist(), strict=True), range(len(present)), strict=True))
+            self._n_pairs = len(present)
+        else:
+            slots = np.fromiter(
+                (self._slot(int(x), int(y)) for x, y in zip(plo.tolist(), phi.tolist(), strict=True)),
+                dtype=np.int64,
+                count=len(present),
+            )
+        self._w[slots] += cw
+        self._w2[slots] += cw2
+        self._c[slots] += cc
+        self.n_battles += n
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def n_pairs(self) -> int:
+        """Number of distinct unordered pairs that have met."""
+        return self._n_pairs
+
+    def arrays(
+        self,
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """``(lo, hi, W, W2, C)``: pair indices (lo < hi) and the (n_pairs, 4) weighted counts, squared-weight
+        sums and raw counts, outcome columns ``lo wins, hi wins, tie, both bad``."""
+        p = self._n_pairs
+        return self._lo[:p], self._hi[:p], self._w[:p], self._w2[:p], self._c[:p]
+
+    def copy(self) -> BattleCounts:
+        """An independent copy."""
+        other = BattleCounts()
+        other.models = list(self.models)
+        other._index = dict(self._index)
+        other._slots = dict(self._slots)
+        other.n_battles = self.n_battles
+        other._n_pairs = self._n_pairs
+        other._lo, other._hi = self._lo.copy(), self._hi.copy()
+        other._w, other._w2, other._c = self._w.copy(), self._w2.copy(), self._c.copy()
+        return other
