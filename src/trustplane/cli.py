@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from trustplane.core.config import Settings, load_settings
 from trustplane.core.errors import EX_SOFTWARE, InvalidInputError, TrustplaneError, to_cli_line
+from trustplane.core.output import JsonOpt, console, emit
 
 app = typer.Typer(
     name="trustplane",
@@ -36,20 +36,12 @@ app.add_typer(log_app, name="log")
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
-out = Console(soft_wrap=True)
+out = console
 err = Console(stderr=True)
 
 
 def _settings(**overrides: Any) -> Settings:
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _emit(as_json: bool, data: Any, human: Callable[[], object]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    else:
-        human()
 
 
 def _time(ms: int) -> str:
@@ -84,7 +76,7 @@ def serve(
         "database": settings.resolved_database_url.split("://")[0],
         "revision": store_rev,
     }
-    _emit(
+    emit(
         as_json,
         info,
         lambda: err.print(
@@ -101,7 +93,7 @@ def db_upgrade(as_json: JsonOpt = False) -> None:
 
     settings = _settings()
     revision = get_store(settings).upgrade()
-    _emit(as_json, {"revision": revision}, lambda: out.print(f"database at revision [bold]{revision}[/]"))
+    emit(as_json, {"revision": revision}, lambda: out.print(f"database at revision [bold]{revision}[/]"))
 
 
 # --- log ---------------------------------------------------------------------------------------------
@@ -164,7 +156,7 @@ def log_append(
             f"appended {span}; tree size {head.tree_size}, root {head.root_hash.hex()[:16]}…, signed by {head.key_id[:16]}…"
         )
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
 
 
 @log_app.command("show")
@@ -179,7 +171,7 @@ def log_show(
     log = _open_log(_settings())
     if index is not None:
         entry = log.entry(index)
-        _emit(as_json, entry.as_json(), lambda: out.print_json(data=entry.as_json()))
+        emit(as_json, entry.as_json(), lambda: out.print_json(data=entry.as_json()))
         return
     size = log.size()
     descending = start is None
@@ -207,14 +199,14 @@ def log_show(
             )
         out.print(table)
 
-    _emit(as_json, {"tree_size": size, "entries": [e.as_json() for e in entries]}, human)
+    emit(as_json, {"tree_size": size, "entries": [e.as_json() for e in entries]}, human)
 
 
 @log_app.command("head")
 def log_head(as_json: JsonOpt = False) -> None:
     """Show the latest signed tree head."""
     head = _open_log(_settings()).latest_tree_head()
-    _emit(as_json, head.as_json(), lambda: out.print_json(data=head.as_json()))
+    emit(as_json, head.as_json(), lambda: out.print_json(data=head.as_json()))
 
 
 @log_app.command("prove")
@@ -240,7 +232,7 @@ def log_prove(
             "root_second": log.root_at(second).hex(),
             "verified": True,
         }
-        _emit(
+        emit(
             as_json,
             data,
             lambda: out.print(
@@ -256,7 +248,7 @@ def log_prove(
     key = next(k for k in log.signing_keys() if k.key_id == head.key_id)
     signed = head.verify(key.public_key)
     data = proof.as_json() | {"tree_head": head.as_json(), "verified": True, "signature_valid": signed}
-    _emit(
+    emit(
         as_json,
         data,
         lambda: out.print(
@@ -303,7 +295,7 @@ def log_verify(
             f"{len(report.key_ids)} signing key(s){extra}"
         )
 
-    _emit(as_json, report.as_json(), human)
+    emit(as_json, report.as_json(), human)
 
 
 @log_app.command("export")
@@ -325,7 +317,7 @@ def log_export(
         "root_hash": head.root_hash.hex(),
         "public_key": raw_public(key.public_key).hex(),
     }
-    _emit(
+    emit(
         as_json,
         data,
         lambda: out.print(
@@ -346,7 +338,7 @@ def log_import(
     from trustplane.core.log import import_log, load_public_key
 
     report = import_log(_open_log(_settings()), file, load_public_key(public_key))
-    _emit(
+    emit(
         as_json,
         report.as_json(),
         lambda: out.print(f"imported and verified {report.entries} entries (root {report.root_hash[:16]}…)"),
@@ -366,7 +358,7 @@ def log_public_key(
     log.ensure_initialised()
     key = log.active_key()
     data = {"key_id": key.key_id, "public_key": raw_public(key.public_key).hex(), "pem": public_pem(key.public_key)}
-    _emit(as_json, data, lambda: sys.stdout.write(data["pem"] if pem else data["public_key"] + "\n"))
+    emit(as_json, data, lambda: sys.stdout.write(data["pem"] if pem else data["public_key"] + "\n"))
 
 
 @log_app.command("rotate-key")
@@ -381,7 +373,7 @@ def log_rotate_key(as_json: JsonOpt = False) -> None:
         "entry_index": key.entry_index,
         "tree_head": result.tree_head.as_json(),
     }
-    _emit(as_json, data, lambda: out.print(f"new signing key {key.key_id[:16]}… recorded at entry {key.entry_index}"))
+    emit(as_json, data, lambda: out.print(f"new signing key {key.key_id[:16]}… recorded at entry {key.entry_index}"))
 
 
 @log_app.command("kinds")
@@ -398,7 +390,7 @@ def log_kinds(as_json: JsonOpt = False) -> None:
             table.add_row(k.name, k.description)
         out.print(table)
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
 
 
 # --- models ------------------------------------------------------------------------------------------
@@ -417,7 +409,7 @@ def models_list(as_json: JsonOpt = False) -> None:
             table.add_row(r.name, r.backend, can, "✓" if r.default else "")
         out.print(table)
 
-    _emit(as_json, [r.model_dump(mode="json") for r in rows], human)
+    emit(as_json, [r.model_dump(mode="json") for r in rows], human)
 
 
 @models_app.command("chat")
@@ -457,7 +449,7 @@ def models_chat(
 
     data = asyncio.run(run())
     if not (stream and not as_json):
-        _emit(as_json, data, lambda: sys.stdout.write(str(data.get("content", "")) + "\n"))
+        emit(as_json, data, lambda: sys.stdout.write(str(data.get("content", "")) + "\n"))
 
 
 # --- capabilities mount their own sub-apps --------------------------------------------------------------

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from trustplane.core.output import JsonOpt, console, emit
 from trustplane.markets.hdg._certify import EpsilonCertifier
 from trustplane.markets.hdg._errors import MarketInputError
 from trustplane.markets.hdg._game import HeterogeneousDataGame, random_game
@@ -19,16 +18,12 @@ from trustplane.markets.hdg._grid import GridEquilibriumSolver
 from trustplane.markets.hdg._sweep import plot_sweep, run_sweep
 
 app = typer.Typer(help="The heterogeneous data game: equilibria, thresholds, reproduction plots.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory for PNG and HTML plots.")]
-_out = Console(soft_wrap=True)
+_out = console
 
 
 def _emit(as_json: bool, data: dict[str, Any], table: Table) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        _out.print(table)
+    emit(as_json, data, lambda: _out.print(table))
 
 
 def _game(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from trustplane.core.output import JsonOpt, console, emit
 
 from ._errors import PerformativeInputError
 from ._estimate import QUANTITIES, monte_carlo
@@ -20,21 +19,12 @@ app = typer.Typer(
     help="Performative risk minimisation under p' = a + bθ + cp: closed-form paths, impact, Monte Carlo.",
     no_args_is_help=True,
 )
-_out = Console(soft_wrap=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+_out = console
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory for the PNG and HTML plots.")]
 AOpt = Annotated[float, typer.Option("--a", help="Intercept a of p' = a + bθ + cp.")]
 BOpt = Annotated[float, typer.Option("--b", help="Performative strength b (PRM needs b < 1/2).")]
 COpt = Annotated[float, typer.Option("--c", help="State persistence c (0: one-period model).")]
 EtaOpt = Annotated[float, typer.Option("--eta", help="RGD step size η, 0 < η ≤ 1/2.")]
-
-
-def _emit(as_json: bool, data: Any, human: Any) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    else:
-        human()
 
 
 def _regime(value: str) -> Regime:
@@ -89,7 +79,7 @@ def path_cmd(
         _out.print(table)
         _out.print(f"plot: {saved.png} ({saved.html})")
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
 
 
 @app.command("impact")
@@ -129,7 +119,7 @@ def impact_cmd(
             _out.print(f"{regime}: |shift PRM| − |shift RRM| = {_f(amp)} ({verdict})")
         _out.print(f"plot: {saved.png} ({saved.html})")
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
 
 
 @app.command("simulate")
@@ -172,4 +162,4 @@ def simulate_cmd(
         _out.print(table)
         _out.print(f"plot: {saved.png} ({saved.html})")
 
-    _emit(as_json, data, human)
+    emit(as_json, data, human)
