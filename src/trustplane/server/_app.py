@@ -127,9 +127,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from fastapi.staticfiles import StaticFiles
 
+    from trustplane.server._dashboard import render_page
     from trustplane.server._dashboard import router as dashboard_router
     from trustplane.server._log_routes import router as log_router
 
+    # Capability routers render dashboard pages with request.app.state.render_page(request, template, context,
+    # active=<capability>); their templates live in trustplane/<cap>/templates and extend base.html.
+    app.state.render_page = render_page
     app.include_router(log_router)
     for _name, router in _capability_routers():
         app.include_router(router)

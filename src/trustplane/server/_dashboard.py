@@ -33,7 +33,26 @@ MAX_PAGE_SIZE = 200
 PREVIEW_CHARS = 96
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=TEMPLATES_DIR)
+
+
+def _template_dirs() -> list[Path]:
+    """The server's templates first, then each installed capability's ``templates/`` folder.
+
+    A capability's page template extends ``base.html`` and is rendered through :func:`render_page`, which
+    the app hands to capability routers as ``request.app.state.render_page`` (capabilities never import the
+    server).
+    """
+    dirs = [TEMPLATES_DIR]
+    for cap in CAPABILITIES:
+        spec = importlib.util.find_spec(f"trustplane.{cap}")
+        if spec is not None and spec.submodule_search_locations:
+            for location in spec.submodule_search_locations:
+                if (Path(location) / "templates").is_dir():
+                    dirs.append(Path(location) / "templates")
+    return dirs
+
+
+templates = Jinja2Templates(directory=_template_dirs())
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 
@@ -91,6 +110,13 @@ def _render(
     root = _root(request)
     base = {"root": root, "nav": _nav(root), "active": active, "version": trustplane.__version__}
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def render_page(
+    request: Request, name: str, context: dict[str, Any], *, active: str = "", status_code: int = 200
+) -> Response:
+    """Render a dashboard page (server or capability template) inside the common layout and navigation."""
+    return _render(request, name, context, active=active, status_code=status_code)
 
 
 def _not_found(request: Request, message: str, *, active: str = "") -> Response:

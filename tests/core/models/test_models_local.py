@@ -122,6 +122,30 @@ async def test_next_token_logprobs(make_settings: MakeSettings) -> None:
 
 
 @with_llama
+async def test_score_continuations_agree_with_next_token_and_chain_rule(make_settings: MakeSettings) -> None:
+    model = local(make_settings)
+    assert model.capabilities.continuation_logprobs and model.capabilities.tokenize
+    prompt = "Answer with one digit: 2+2="
+    top = {t.token: t.logprob for t in await model.next_token_logprobs(prompt, top_k=50)}
+    labels = ["0", "1", "2", "3", "4"]
+    scores = await model.score_continuations(prompt, [*labels, "The answer is 4", "4"])
+    assert [s.text for s in scores] == [*labels, "The answer is 4", "4"]
+    for s in scores[:5]:  # single-token labels: the same number as the next-token distribution
+        assert len(s.tokens) == 1 and len(await model.tokenize(s.text)) == 1
+        if s.text in top:
+            assert s.logprob == pytest.approx(top[s.text], abs=1e-6)
+    multi = scores[5]
+    assert len(multi.tokens) == len(await model.tokenize("The answer is 4")) > 1
+    assert multi.logprob == pytest.approx(sum(multi.token_logprobs)) and multi.logprob <= 0
+    assert multi.token_logprobs[0] == pytest.approx(top["The"], abs=1e-6)
+    assert scores[6].logprob == pytest.approx(scores[4].logprob, abs=1e-6)  # rewinding leaves no trace
+    # the chain rule: the second token's log-probability is the next-token one after the first token
+    ext = [{"role": "user", "content": prompt}]
+    alone = await model.score_continuations(ext, ["The answer is 4"])
+    assert alone[0].token_logprobs == pytest.approx(multi.token_logprobs, abs=1e-6)
+
+
+@with_llama
 async def test_stop_sequences_and_max_tokens(make_settings: MakeSettings) -> None:
     model = local(make_settings)
     full = await model.chat("Write a long essay about the sea.", temperature=0, max_tokens=12)

@@ -78,6 +78,33 @@ async def test_logprobs(make_settings: MakeSettings) -> None:
     assert sum(t.prob for t in await model.next_token_logprobs("2+2=", top_k=10)) <= 1.0
 
 
+async def test_score_continuations_and_tokenize(make_settings: MakeSettings) -> None:
+    model = scripted(make_settings, echo=True, continuation_logprobs={"4": -0.5, "four ok": -3.0})
+    assert model.capabilities.continuation_logprobs and model.capabilities.tokenize
+    scores = await model.score_continuations("2+2=", ["4", "four ok", "five"])
+    assert [s.text for s in scores] == ["4", "four ok", "five"]
+    assert scores[0].logprob == pytest.approx(-0.5) and scores[0].prob == pytest.approx(math.exp(-0.5))
+    assert scores[1].tokens == ["four ", "ok"] and sum(scores[1].token_logprobs) == pytest.approx(-3.0)
+    assert -6.0 <= scores[2].logprob <= -5.0  # unlisted: stable made-up score
+    assert scores == await model.score_continuations("2+2=", ["4", "four ok", "five"])
+    assert await model.tokenize("a b a") == [
+        (await model.tokenize("a "))[0],
+        (await model.tokenize("b "))[0],
+        (await model.tokenize("a"))[0],
+    ]
+    with pytest.raises(InvalidInputError):
+        await model.score_continuations("2+2=", [])
+    with pytest.raises(InvalidInputError):
+        await model.score_continuations("2+2=", "4")  # type: ignore[arg-type]
+
+
+async def test_scoring_unsupported_without_table(make_settings: MakeSettings) -> None:
+    model = scripted(make_settings, echo=True)
+    assert not model.capabilities.continuation_logprobs
+    with pytest.raises(UnsupportedOperationError):
+        await model.score_continuations("hi", ["a"])
+
+
 async def test_logprobs_unsupported_by_default(make_settings: MakeSettings) -> None:
     model = scripted(make_settings, echo=True)
     assert not model.capabilities.logprobs

@@ -8,6 +8,8 @@ Public API:
 * :class:`StyleControlledBT`: contextual BT with style-feature coefficients.
 * :class:`BattleCounts`: the aggregated counts (sufficient statistics).
 * :class:`Ratings`, :class:`StyleRatings`, :class:`RankIntervals`: frozen results.
+* :func:`best_of_n_correction`, :func:`best_of_n_inflation`, :func:`expected_max_normal`: selection effects
+  of publishing the best of N private variants.
 * Errors (all :class:`~trustplane.core.errors.InvalidInputError`): :class:`RatingsError`,
   :class:`InvalidBattleError`, :class:`UnknownModelError`, :class:`NotFittedError`,
   :class:`DisconnectedGraphError` (``arena.disconnected``), :class:`NoFiniteMLEError` (``arena.no_finite_mle``).
@@ -28,6 +30,7 @@ from trustplane.arena.ratings._errors import (
 )
 from trustplane.arena.ratings._estimator import BradleyTerry
 from trustplane.arena.ratings._results import RankIntervals, Ratings, StyleRatings
+from trustplane.arena.ratings._selection import best_of_n_correction, best_of_n_inflation, expected_max_normal
 from trustplane.arena.ratings._style import StyleControlledBT
 
 __all__ = [
@@ -43,4 +46,7 @@ __all__ = [
     "StyleControlledBT",
     "StyleRatings",
     "UnknownModelError",
+    "best_of_n_correction",
+    "best_of_n_inflation",
+    "expected_max_normal",
 ]

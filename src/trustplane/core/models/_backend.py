@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trustplane.core.config import ModelConfig
 from trustplane.core.errors import ConfigError, UnsupportedOperationError
 
-from ._types import Capabilities, ChatChunk, ChatMessage, ChatRequest, ChatResponse, TokenLogprob
+from ._types import Capabilities, ChatChunk, ChatMessage, ChatRequest, ChatResponse, ContinuationScore, TokenLogprob
 
 DEFAULT_REQUEST_TIMEOUT = 300.0
 """Seconds the :class:`~trustplane.core.models.Model` wrapper allows one request (or one stream chunk)."""
@@ -97,6 +97,24 @@ class ModelBackend(ABC):
         raise UnsupportedOperationError(
             f"backend {self.name or type(self).__name__} does not give token log-probabilities",
             hint="use a model served by the local backend, or an OpenAI-compatible upstream with logprobs",
+            model=self.config.name,
+        )
+
+    async def score_continuations(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str]
+    ) -> list[ContinuationScore]:
+        """Log-probability of each continuation as the start of the assistant's reply to ``messages``."""
+        raise UnsupportedOperationError(
+            f"backend {self.name or type(self).__name__} cannot score continuations",
+            hint="use a model served by the local backend",
+            model=self.config.name,
+        )
+
+    async def tokenize(self, text: str) -> list[int]:
+        """The model's token ids for ``text`` (no special tokens added)."""
+        raise UnsupportedOperationError(
+            f"backend {self.name or type(self).__name__} gives no access to its tokenizer",
+            hint="use a model served by the local backend",
             model=self.config.name,
         )
 

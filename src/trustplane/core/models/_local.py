@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import Field
 
 from trustplane.core.config import ModelConfig
@@ -35,7 +36,17 @@ from trustplane.core.errors import ConfigError, InvalidInputError, MissingDepend
 
 from ._backend import BackendOptions, ModelBackend, parse_options
 from ._registry import register_backend
-from ._types import Capabilities, ChatChunk, ChatMessage, ChatRequest, ChatResponse, FinishReason, TokenLogprob, Usage
+from ._types import (
+    Capabilities,
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ContinuationScore,
+    FinishReason,
+    TokenLogprob,
+    Usage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +213,9 @@ class LocalBackend(ModelBackend):
     """
 
     options_type = LocalOptions
-    default_capabilities = Capabilities(chat=True, stream=True, logprobs=True)
+    default_capabilities = Capabilities(
+        chat=True, stream=True, logprobs=True, continuation_logprobs=True, tokenize=True
+    )
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
@@ -313,6 +326,50 @@ class LocalBackend(ModelBackend):
             for i in top
         ]
 
+    def _score(self, loaded: _Loaded, messages: Sequence[ChatMessage], texts: Sequence[str]) -> list[ContinuationScore]:
+        """Evaluate the prompt once, then each continuation token by token from the prompt's cached state."""
+        llama_cpp = _import_llama_cpp()
+        prompt = self._prompt(loaded, messages)
+        llama = loaded.llama
+        pieces = [llama.tokenize(t.encode("utf-8"), add_bos=False, special=False) for t in texts]
+        longest = max((len(p) for p in pieces), default=0)
+        if len(prompt) + longest > self.options.n_ctx:
+            raise InvalidInputError(
+                f"prompt plus continuation need {len(prompt) + longest} tokens, more than n_ctx={self.options.n_ctx}",
+                hint="shorten the prompt or the continuations, or raise the model's n_ctx option",
+            )
+
+        def last_logp() -> NDArray[np.float64]:
+            raw = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+            logits = np.ctypeslib.as_array(raw, shape=(loaded.n_vocab,)).astype(np.float64)  # copies
+            shifted = logits - logits.max()
+            return np.asarray(shifted - np.log(np.exp(shifted).sum()), dtype=np.float64)
+
+        out: list[ContinuationScore] = []
+        with loaded.lock:
+            llama.reset()
+            llama.eval(prompt)
+            first = last_logp()
+            for text, ids in zip(texts, pieces, strict=True):
+                logps: list[float] = []
+                logp = first
+                for k, tok in enumerate(ids):
+                    logps.append(min(float(logp[tok]), 0.0))
+                    if k + 1 < len(ids):
+                        llama.eval([tok])
+                        logp = last_logp()
+                llama.n_tokens = len(prompt)  # rewind to the prompt; eval() drops the cache past this point
+                out.append(
+                    ContinuationScore(
+                        text=text,
+                        logprob=min(float(sum(logps)), 0.0),
+                        tokens=[llama.detokenize([t]).decode("utf-8", errors="replace") for t in ids],
+                        token_logprobs=logps,
+                    )
+                )
+            llama.reset()
+        return out
+
     # --- async API -------------------------------------------------------------------------------------
     async def _submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -371,6 +428,22 @@ class LocalBackend(ModelBackend):
             cancelled.set()
             if not task.done():
                 task.cancel()
+
+    async def score_continuations(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str]
+    ) -> list[ContinuationScore]:
+        """Sum of token log-probabilities of each continuation after the chat template's assistant prefix."""
+        result: list[ContinuationScore] = await self._submit(self._score, messages, continuations)
+        return result
+
+    async def tokenize(self, text: str) -> list[int]:
+        """llama.cpp's token ids for ``text``, without BOS or special-token parsing."""
+
+        def work(loaded: _Loaded, text: str) -> list[int]:
+            return [int(t) for t in loaded.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)]
+
+        result: list[int] = await self._submit(work, text)
+        return result
 
     async def next_token_logprobs(self, messages: Sequence[ChatMessage], top_k: int = 5) -> list[TokenLogprob]:
         """Log-softmax of the logits after the chat template's assistant prefix; the ``top_k`` best tokens."""

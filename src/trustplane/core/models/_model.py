@@ -24,7 +24,17 @@ from trustplane.core.errors import (
 
 from ._backend import DEFAULT_REQUEST_TIMEOUT, BackendOptions, ModelBackend
 from ._registry import get_backend_class
-from ._types import Capabilities, ChatChunk, ChatMessage, ChatRequest, ChatResponse, ModelInfo, TokenLogprob, Usage
+from ._types import (
+    Capabilities,
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ContinuationScore,
+    ModelInfo,
+    TokenLogprob,
+    Usage,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,6 +226,48 @@ class Model:
         result = sorted(result, key=lambda t: t.logprob, reverse=True)[:top_k]
         self._audit("logprobs", start, top_k=top_k)
         return result
+
+    async def score_continuations(
+        self, messages: MessagesLike, continuations: Sequence[str]
+    ) -> list[ContinuationScore]:
+        """Log-probability of each continuation as the start of the assistant's reply to ``messages``.
+
+        The chat prompt is rendered exactly as for :meth:`chat`, with the assistant turn opened; each
+        continuation is scored token by token after it. Results are in the order of ``continuations``.
+
+        Raises:
+            UnsupportedOperationError: the backend cannot score continuations.
+        """
+        msgs = _messages(messages)
+        if not msgs:
+            raise InvalidInputError("scoring continuations needs at least one message")
+        if isinstance(continuations, str) or not all(isinstance(c, str) for c in continuations):
+            raise InvalidInputError("continuations must be a sequence of strings")
+        if not continuations or any(c == "" for c in continuations):
+            raise InvalidInputError("give at least one continuation, none of them empty")
+        start = time.perf_counter()
+        try:
+            async with _deadline(self.request_timeout):
+                result = await self.backend.score_continuations(msgs, list(continuations))
+        except Exception as exc:
+            err = self._map_error(exc)
+            self._audit("score", start, error=err)
+            raise err from exc
+        self._audit("score", start, continuations=len(continuations))
+        return result
+
+    async def tokenize(self, text: str) -> list[int]:
+        """The model's token ids for ``text`` (no special tokens added).
+
+        Raises:
+            UnsupportedOperationError: the backend gives no access to its tokenizer.
+        """
+        if not isinstance(text, str):
+            raise InvalidInputError("tokenize takes a string")
+        try:
+            return await self.backend.tokenize(text)
+        except Exception as exc:
+            raise self._map_error(exc) from exc
 
     async def warm(self) -> None:
         """Load the model now rather than on the first request."""

@@ -7,6 +7,7 @@ import itertools
 import math
 import re
 import threading
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Literal
 
@@ -17,7 +18,17 @@ from trustplane.core.errors import UpstreamError, UpstreamTimeoutError, Upstream
 
 from ._backend import BackendOptions, ModelBackend, parse_options
 from ._registry import register_backend
-from ._types import Capabilities, ChatChunk, ChatMessage, ChatRequest, ChatResponse, FinishReason, TokenLogprob, Usage
+from ._types import (
+    Capabilities,
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    ContinuationScore,
+    FinishReason,
+    TokenLogprob,
+    Usage,
+)
 
 _PIECE = re.compile(r"\S+\s*|\s+")
 
@@ -29,6 +40,11 @@ class ScriptedOptions(BackendOptions):
     echo: bool = Field(False, description="Reply with the last user message instead of ``replies``.")
     logprobs: dict[str, float] | None = Field(
         None, description="Next-token log-probabilities to report (token -> logprob); unset: unsupported."
+    )
+    continuation_logprobs: dict[str, float] | None = Field(
+        None,
+        description="Continuation -> log-probability for score_continuations; continuations not listed get "
+        "-5 per word minus a stable fraction from their hash. Unset: scoring unsupported.",
     )
     fail_with: Literal["unavailable", "timeout", "error"] | None = Field(
         None, description="Simulate an upstream failure on every request."
@@ -46,6 +62,8 @@ class ScriptedOptions(BackendOptions):
                 raise ValueError("'logprobs' values are log-probabilities and must be <= 0")
             if sum(math.exp(v) for v in self.logprobs.values()) > 1 + 1e-9:
                 raise ValueError("'logprobs' probabilities sum to more than 1")
+        if self.continuation_logprobs is not None and any(v > 0 for v in self.continuation_logprobs.values()):
+            raise ValueError("'continuation_logprobs' values are log-probabilities and must be <= 0")
         return self
 
 
@@ -70,8 +88,13 @@ class ScriptedBackend(ModelBackend):
 
     @classmethod
     def capabilities_for(cls, config: ModelConfig) -> Capabilities:
-        """Log-probabilities are available when the ``logprobs`` option is set."""
-        return Capabilities(logprobs=bool(config.options.get("logprobs")))
+        """Log-probabilities are available when the ``logprobs`` option is set, scoring with
+        ``continuation_logprobs``; the word tokenizer always."""
+        return Capabilities(
+            logprobs=bool(config.options.get("logprobs")),
+            continuation_logprobs=config.options.get("continuation_logprobs") is not None,
+            tokenize=True,
+        )
 
     def _fail(self) -> None:
         where = f"scripted model {self.config.name!r}"
@@ -129,6 +152,30 @@ class ScriptedBackend(ModelBackend):
                 await asyncio.sleep(self.options.delay)
             yield ChatChunk(delta=piece)
         yield ChatChunk(finish_reason=finish, usage=self._usage(request.messages, pieces))
+
+    async def score_continuations(
+        self, messages: Sequence[ChatMessage], continuations: Sequence[str]
+    ) -> list[ContinuationScore]:
+        """The configured ``continuation_logprobs``; unlisted continuations get a stable made-up score."""
+        table = self.options.continuation_logprobs
+        if table is None:
+            return await super().score_continuations(messages, continuations)
+        self._fail()
+        out = []
+        for text in continuations:
+            words = _words(text)
+            if text in table:
+                total = table[text]
+                per = [total / len(words)] * len(words)
+            else:
+                per = [-5.0 - (zlib.crc32(w.encode("utf-8")) % 1000) / 1000 for w in words]
+                total = sum(per)
+            out.append(ContinuationScore(text=text, logprob=min(total, 0.0), tokens=words, token_logprobs=per))
+        return out
+
+    async def tokenize(self, text: str) -> list[int]:
+        """Whitespace words (with trailing space), each as its CRC-32."""
+        return [zlib.crc32(w.encode("utf-8")) for w in _words(text)]
 
     async def next_token_logprobs(self, messages: Sequence[ChatMessage], top_k: int = 5) -> list[TokenLogprob]:
         """The configured ``logprobs``, most likely first."""

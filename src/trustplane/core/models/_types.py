@@ -95,12 +95,28 @@ class TokenLogprob(_Frozen):
         return math.exp(self.logprob)
 
 
+class ContinuationScore(_Frozen):
+    """How likely the model finds ``text`` as the start of its reply: the sum of its tokens' log-probabilities."""
+
+    text: str = Field(description="The continuation scored.")
+    logprob: float = Field(le=0.0, description="Natural-log probability of the whole continuation.")
+    tokens: list[str] = Field(description="The continuation's tokens, as the model split it.")
+    token_logprobs: list[float] = Field(description="Each token's log-probability given everything before it.")
+
+    @property
+    def prob(self) -> float:
+        """Probability of the continuation, ``exp(logprob)``."""
+        return math.exp(self.logprob)
+
+
 class Capabilities(_Frozen):
     """What a backend can do."""
 
     chat: bool = Field(True, description="Non-streaming chat completion.")
     stream: bool = Field(True, description="Streaming chat completion.")
     logprobs: bool = Field(False, description="Next-token log-probabilities.")
+    continuation_logprobs: bool = Field(False, description="Log-probabilities of given continuations of a reply.")
+    tokenize: bool = Field(False, description="Access to the model's tokenizer.")
 
 
 class ModelInfo(_Frozen):
