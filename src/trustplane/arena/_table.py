@@ -74,7 +74,9 @@ class BattleTable:
                 raise InvalidBattleError(f"column {name!r} has {len(col)} values for {n} battles")
         unknown = set(self.columns) - set(OPTIONAL_COLUMNS)
         if unknown:
-            raise InvalidBattleError(f"unknown battle columns: {sorted(unknown)}", hint=f"known: {sorted(OPTIONAL_COLUMNS)}")
+            raise InvalidBattleError(
+                f"unknown battle columns: {sorted(unknown)}", hint=f"known: {sorted(OPTIONAL_COLUMNS)}"
+            )
         if "sampling_prob" in self.columns:
             p = np.asarray(self.columns["sampling_prob"], dtype=np.float64)
             known = ~np.isnan(p)
@@ -152,7 +154,9 @@ class BattleTable:
             np.concatenate([t.outcome for t in tables]),
             {n: np.concatenate([col(t, n) for t in tables]) for n in names},
             {
-                s: np.concatenate([np.asarray(t.style.get(s, np.full(len(t), np.nan)), dtype=np.float64) for t in tables])
+                s: np.concatenate(
+                    [np.asarray(t.style.get(s, np.full(len(t), np.nan)), dtype=np.float64) for t in tables]
+                )
                 for s in style_names
             },
         )
@@ -198,6 +202,16 @@ class BattleTable:
         """Keyword arguments for :meth:`BradleyTerry.fit`: names, outcomes and logged sampling probabilities."""
         out: dict[str, Any] = {"model_a": self.model_a, "model_b": self.model_b, "outcome": self.outcome}
         p = self.columns.get("sampling_prob")
-        if p is not None and not np.isnan(np.asarray(p, dtype=np.float64)).any():
-            out["sampling_prob"] = np.asarray(p, dtype=np.float64)
+        if p is not None:
+            probs = np.asarray(p, dtype=np.float64)
+            missing = np.isnan(probs)
+            if missing.all():
+                return out
+            if missing.any():
+                raise InvalidBattleError(
+                    f"sampling_prob is missing for {int(missing.sum())} of {len(probs)} battles "
+                    f"(first at row {int(np.flatnonzero(missing)[0])})",
+                    hint="inverse-propensity weighting needs every battle's probability; drop those battles or the column",
+                )
+            out["sampling_prob"] = probs
         return out
