@@ -79,3 +79,31 @@ def test_bootstrap_on_tiny_data_drops_replicates_that_break_ford():
     assert res.bootstrap_failed > 0
     assert res.bootstrap is not None and len(res.bootstrap) == 50 - res.bootstrap_failed
     assert res.lower is not None and np.all(np.isfinite(res.lower))
+
+
+def test_fast_multinomial_is_exact() -> None:
+    """The Poisson-split-and-top-up draw has the multinomial's law: sums, zero cells, moments and marginals."""
+    from scipy import stats
+
+    from trustplane.arena.ratings._estimator import multinomial
+
+    rng = np.random.default_rng(7)
+    p = np.array([0.5, 0.2, 0.0, 0.25, 0.05])
+    cdf = np.cumsum(p)
+    cdf[-1] = np.inf
+    total, reps = 2000, 20_000
+    draws = np.array([multinomial(rng, total, p, cdf) for _ in range(reps)])
+    assert np.all(draws.sum(axis=1) == total) and np.all(draws[:, 2] == 0)
+    mean_se = np.sqrt(total * p * (1 - p) / reps)
+    assert np.all(np.abs(draws.mean(axis=0) - total * p) <= 5 * mean_se + 1e-12)
+    cov = np.cov(draws.T)
+    theory = total * (np.diag(p) - np.outer(p, p))
+    assert np.allclose(cov, theory, rtol=0.05, atol=2.0)
+    # the marginal of a cell is Binomial(total, p_i): chi-square goodness of fit on binned counts
+    x = draws[:, 4]
+    edges = np.quantile(stats.binom.ppf(np.linspace(0.001, 0.999, 12), total, p[4]), np.linspace(0, 1, 12))
+    edges = np.unique(np.round(edges))
+    observed = np.histogram(x, bins=np.r_[-np.inf, edges[1:-1], np.inf])[0]
+    cdf_b = stats.binom.cdf(np.r_[edges[1:-1] - 1, total], total, p[4])
+    expected = np.diff(np.r_[0.0, cdf_b]) * reps
+    assert stats.chisquare(observed, expected).pvalue > 1e-3

@@ -8,6 +8,9 @@ a batch is vectorised (one ``np.bincount`` over pair-outcome cells); a fit reads
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -29,6 +32,42 @@ OUTCOME_CODES: dict[str, int] = {
 }
 
 _DENSE_CELLS_MAX = 1 << 24
+# Batches at least this large are aggregated in parallel chunks (Arrow's hashing and NumPy's arithmetic release
+# the GIL); the dense per-chunk cell arrays must stay small for that.
+_PARALLEL_MIN_BATTLES = 1 << 18
+_PARALLEL_CELLS_MAX = 1 << 22
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="trustplane-counts")
+
+
+def _arrow_column(values: Any) -> Any | None:
+    """``values`` as one contiguous Arrow array when it is Arrow data or an Arrow-backed pandas column, else None."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    if _is_pandas(values) and hasattr(getattr(values, "array", None), "__arrow_array__"):
+        arr = pa.array(values.array)
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return None
+
+
+def _encode_arrow(arr: Any, start: int, stop: int, what: str) -> tuple[NDArray[Any], list[Any]]:
+    """Dictionary-encode rows ``start:stop`` of an Arrow array: int codes and the distinct values."""
+    enc = arr.slice(start, stop - start).dictionary_encode()
+    if enc.null_count:
+        import pyarrow.compute as pc
+
+        row = start + int(pc.index(pc.is_null(enc), True).as_py())
+        raise InvalidBattleError(f"row {row}: {what} is missing", row=row)
+    return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist()
 
 
 def _is_pandas(values: Any) -> bool:
@@ -198,6 +237,17 @@ class BattleCounts:
             raise InvalidBattleError("weights must have one entry per battle")
         if n == 0:
             return
+        known = len(self.models)
+        try:
+            if not self._add_parallel(model_a, model_b, outcome, weights, n):
+                self._add_serial(a, b, col, weights, n)
+        except BaseException:  # a rejected batch registers no model
+            for name in self.models[known:]:
+                del self._index[name]
+            del self.models[known:]
+            raise
+
+    def _add_serial(self, a: Any, b: Any, col: NDArray[np.int64], weights: NDArray[np.float64] | None, n: int) -> None:
         ia, ib = self._indices(a), self._indices(b)
         same = ia == ib
         if same.any():
@@ -225,23 +275,121 @@ class BattleCounts:
             cw = np.bincount(cell, weights=w, minlength=size).reshape(-1, 4)
             cw2 = np.bincount(cell, weights=w * w, minlength=size).reshape(-1, 4)
             cc = np.bincount(cell, minlength=size).reshape(-1, 4).astype(np.float64)
-        plo, phi = present // m, present % m
+        self._merge(
+            present // m,
+            present % m,
+            np.asarray(cw, dtype=np.float64),
+            np.asarray(cw2, dtype=np.float64),
+            np.asarray(cc, dtype=np.float64),
+        )
+        self.n_battles += n
+
+    def _add_parallel(
+        self, model_a: Any, model_b: Any, outcome: Any, weights: NDArray[np.float64] | None, n: int
+    ) -> bool:
+        """Aggregate a large batch of Arrow(-backed) columns in parallel row chunks; False when not applicable.
+
+        Phase 1 dictionary-encodes each chunk's three columns; the chunk-local codes are then mapped to global
+        model indices and outcome codes, and phase 2 counts each chunk's pair-outcome cells with ``np.bincount``.
+        The sums are exact: counts are integers, and weighted sums differ from the serial path only by float
+        summation order.
+        """
+        if n < _PARALLEL_MIN_BATTLES:
+            return False
+        cols = [_arrow_column(v) for v in (model_a, model_b, outcome)]
+        if any(c is None for c in cols):
+            return False
+        k = min(_pool()._max_workers, max(1, n // (_PARALLEL_MIN_BATTLES // 2)))
+        bounds = np.linspace(0, n, k + 1).astype(np.int64)
+        spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+        whats = ("model_a", "model_b", "outcome")
+
+        def encode(span: tuple[int, int]) -> list[tuple[NDArray[Any], list[Any]]]:
+            return [_encode_arrow(c, span[0], span[1], w) for c, w in zip(cols, whats, strict=True)]
+
+        encoded = list(_pool().map(encode, spans))
+        # Outcome labels first (nothing is registered if one is unknown), then the model names.
+        out_maps = []
+        for (start, _), (_, _, (ocodes, olabels)) in zip(spans, encoded, strict=True):
+            table = np.empty(len(olabels), dtype=np.int64)
+            for j, label in enumerate(olabels):
+                key = str(label).strip().lower()
+                if key not in OUTCOME_CODES:
+                    row = start + int(np.flatnonzero(ocodes == j)[0])
+                    raise InvalidBattleError(
+                        f"unknown outcome {label!r} at row {row}",
+                        hint="use one of a, b, tie, both_bad (or model_a, model_b, tie (bothbad))",
+                        row=row,
+                        outcome=str(label),
+                    )
+                table[j] = OUTCOME_CODES[key]
+            out_maps.append(table)
+        names = {str(u) for enc in encoded for _, uniq in enc[:2] for u in uniq}
+        m_after = len(self.models) + len(names - self._index.keys())
+        if m_after * m_after * 4 > _PARALLEL_CELLS_MAX:
+            return False
+        maps = [
+            [np.fromiter((self._model(str(u)) for u in uniq), dtype=np.int64, count=len(uniq)) for _, uniq in enc[:2]]
+            for enc in encoded
+        ]
+        m = len(self.models)
+        size = m * m * 4
+
+        def count(
+            job: tuple[
+                tuple[int, int], list[tuple[NDArray[Any], list[Any]]], list[NDArray[np.int64]], NDArray[np.int64]
+            ],
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+            (start, stop), enc, (map_a, map_b), omap = job
+            ia, ib, col = map_a[enc[0][0]], map_b[enc[1][0]], omap[enc[2][0]]
+            same = ia == ib
+            if same.any():
+                row = start + int(np.flatnonzero(same)[0])
+                raise InvalidBattleError(f"row {row}: a model cannot battle itself", row=row)
+            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
+            col ^= (ia > ib) & (col < TIE)  # a swapped pair swaps "a wins" (0) and "b wins" (1)
+            cell = (lo * m + hi) * 4 + col
+            raw = np.bincount(cell, minlength=size).astype(np.float64)
+            if weights is None:
+                return raw, raw, raw
+            w = weights[start:stop]
+            weighted = np.asarray(np.bincount(cell, weights=w, minlength=size), dtype=np.float64)
+            squared = np.asarray(np.bincount(cell, weights=w * w, minlength=size), dtype=np.float64)
+            return weighted, squared, raw
+
+        parts = list(_pool().map(count, zip(spans, encoded, maps, out_maps, strict=True)))
+        cw = np.sum([p[0] for p in parts], axis=0).reshape(-1, 4)
+        cw2 = cw if weights is None else np.sum([p[1] for p in parts], axis=0).reshape(-1, 4)
+        cc = cw if weights is None else np.sum([p[2] for p in parts], axis=0).reshape(-1, 4)
+        present = np.flatnonzero(cc.sum(axis=1) > 0)
+        self._merge(present // m, present % m, cw[present], cw2[present], cc[present])
+        self.n_battles += n
+        return True
+
+    def _merge(
+        self,
+        plo: NDArray[np.int64],
+        phi: NDArray[np.int64],
+        cw: NDArray[np.float64],
+        cw2: NDArray[np.float64],
+        cc: NDArray[np.float64],
+    ) -> None:
+        """Add aggregated cells of pairs ``(plo, phi)`` to their slots (new pairs get new slots)."""
         if self._n_pairs == 0:  # fresh store: assign the slots in bulk
-            self._grow(len(present))
-            slots = np.arange(len(present))
+            self._grow(len(plo))
+            slots = np.arange(len(plo))
             self._lo[slots], self._hi[slots] = plo, phi
-            self._slots = dict(zip(zip(plo.tolist(), phi.tolist(), strict=True), range(len(present)), strict=True))
-            self._n_pairs = len(present)
+            self._slots = dict(zip(zip(plo.tolist(), phi.tolist(), strict=True), range(len(plo)), strict=True))
+            self._n_pairs = len(plo)
         else:
             slots = np.fromiter(
                 (self._slot(int(x), int(y)) for x, y in zip(plo.tolist(), phi.tolist(), strict=True)),
                 dtype=np.int64,
-                count=len(present),
+                count=len(plo),
             )
         self._w[slots] += cw
         self._w2[slots] += cw2
         self._c[slots] += cc
-        self.n_battles += n
 
     # -- reading ---------------------------------------------------------------------------------
     @property

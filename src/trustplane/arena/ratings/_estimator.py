@@ -49,6 +49,28 @@ def rank_intervals(rating: Array, diff_se: Array, crit: float, method: str) -> R
     )
 
 
+def multinomial(g: np.random.Generator, total: int, p: Array, cdf: Array) -> Array:
+    """An exact Multinomial(total, p) draw, about twice as fast as ``Generator.multinomial`` for many cells.
+
+    Poisson-split then top up: with ``λ = total − 3√total``, ``X_i ~ Poisson(λ p_i)`` given ``ΣX = s`` is
+    Multinomial(s, p); adding ``total − s`` independent categorical draws from ``p`` makes it
+    Multinomial(total, p). A draw with ``s > total`` (probability ≈ 0.1%) is rejected, which conditions on
+    ``ΣX ≤ total`` and so leaves the conditional law unchanged. ``cdf`` is ``cumsum(p)`` with its last entry
+    raised to infinity.
+    """
+    lam = total - 3.0 * math.sqrt(total)
+    if total < 1000 or lam <= 0:
+        return np.asarray(g.multinomial(total, p), dtype=np.float64)
+    while True:
+        x = g.poisson(lam * p)
+        s = int(x.sum())
+        if s <= total:
+            break
+    if s < total:
+        x += np.bincount(np.searchsorted(cdf, g.random(total - s), side="right"), minlength=len(p))
+    return np.asarray(x, dtype=np.float64)
+
+
 def resample_counts(
     raw: Array, b: int, random_state: int | np.random.Generator | None, method: str = "multinomial"
 ) -> Array:
@@ -60,10 +82,12 @@ def resample_counts(
     total = round(float(flat.sum()))
     p = flat / flat.sum()
     out = np.empty((b, flat.size))
+    cdf = np.cumsum(p)
+    cdf[-1] = np.inf  # rounding can leave the last cumulative probability just under 1
 
     def draw(k: int) -> None:
         g = children[k]
-        out[k] = g.multinomial(total, p) if method == "multinomial" else g.poisson(flat)
+        out[k] = multinomial(g, total, p, cdf) if method == "multinomial" else g.poisson(flat)
 
     with ThreadPoolExecutor(max_workers=max(1, min(b, os.cpu_count() or 1))) as pool:
         list(pool.map(draw, range(b)))
@@ -362,9 +386,20 @@ class BradleyTerry:
         for k in np.flatnonzero((edges[None, :] & ~rep_edges).any(axis=1)):
             valid[k] = ford_holds(prob.lo, prob.hi, nb[k], prob.m)
         nb = nb[valid]
-        xb, _, _, conv = newton(
-            prob, nb, np.repeat(x, len(nb), axis=0), tol=self.tol, max_iter=self.max_iter, chord=chord
-        )
+        # Replicates are independent problems: solve them in row blocks on a thread pool (NumPy's arithmetic
+        # releases the GIL). Blocking changes nothing in the result: each replicate's iterates are its own.
+        blocks = np.array_split(np.arange(len(nb)), max(1, min(len(nb) // 8, os.cpu_count() or 1)))
+
+        def solve(rows: NDArray[np.int64]) -> tuple[Array, NDArray[np.bool_]]:
+            xr, _, _, cr = newton(
+                prob, nb[rows], np.repeat(x, len(rows), axis=0), tol=self.tol, max_iter=self.max_iter, chord=chord
+            )
+            return xr, cr
+
+        with ThreadPoolExecutor(max_workers=len(blocks)) as pool:
+            solved = list(pool.map(solve, blocks))
+        xb = np.concatenate([s[0] for s in solved]) if solved else np.empty((0, x.shape[1]))
+        conv = np.concatenate([s[1] for s in solved]) if solved else np.zeros(0, dtype=bool)
         theta, _ = prob.split(xb[conv])
         reps = theta @ self._transform.T + self._offset
         return reps, int(b - conv.sum())

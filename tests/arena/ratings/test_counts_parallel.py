@@ -1,0 +1,107 @@
+"""The parallel aggregation of large Arrow-backed batches gives exactly the serial counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from trustplane.arena.ratings import BattleCounts, BradleyTerry, InvalidBattleError, _counts
+
+
+@pytest.fixture(autouse=True)
+def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_counts, "_PARALLEL_MIN_BATTLES", 64)
+
+
+def battles(n: int, m: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    names = np.array([f"m{i}" for i in range(m)], dtype=object)
+    a = rng.integers(0, m, n)
+    b = (a + rng.integers(1, m, n)) % m
+    outcome = rng.choice(np.array(["model_a", "model_b", "tie", "tie (bothbad)"], dtype=object), n)
+    return names[a], names[b], outcome
+
+
+def counts_of(counts: BattleCounts) -> dict[tuple[str, str], list[float]]:
+    lo, hi, w, w2, c = counts.arrays()
+    out = {}
+    for k in range(len(lo)):
+        out[(counts.models[lo[k]], counts.models[hi[k]])] = [*w[k], *w2[k], *c[k]]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["arrow-pandas", "pyarrow", "chunked"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_parallel_equals_serial(kind: str, weighted: bool) -> None:
+    a, b, o = battles(5000)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(a)) if weighted else None
+    serial = BattleCounts()
+    serial.add_many(a, b, o, w)  # object arrays: the serial path
+    if kind == "arrow-pandas":
+        cols = [pd.Series(x, dtype="string[pyarrow]") for x in (a, b, o)]
+    elif kind == "pyarrow":
+        cols = [pa.array(x.tolist()) for x in (a, b, o)]
+    else:
+        cols = [pa.chunked_array([x[:1000].tolist(), x[1000:].tolist()]) for x in (a, b, o)]
+    parallel = BattleCounts()
+    calls = []
+    original = parallel._add_parallel
+    parallel._add_parallel = lambda *args: calls.append(original(*args)) or calls[-1]  # type: ignore[method-assign]
+    parallel.add_many(*cols, w)
+    assert calls == [True]
+    assert parallel.n_battles == serial.n_battles == 5000
+    got, want = counts_of(parallel), counts_of(serial)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-12)
+    fa = BradleyTerry(ci=None).fit_counts(parallel).result_.as_dict()
+    fb = BradleyTerry(ci=None).fit_counts(serial).result_.as_dict()
+    assert fa == pytest.approx(fb, abs=1e-9)
+
+
+def test_parallel_adds_to_existing_counts() -> None:
+    a, b, o = battles(3000, seed=2)
+    both = BattleCounts()
+    both.add_many(a, b, o)
+    both.add_many(a, b, o)
+    split = BattleCounts()
+    split.add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    split.add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    assert counts_of(split) == counts_of(both)
+
+
+def test_parallel_errors_name_the_row() -> None:
+    a, b, o = battles(3000, seed=3)
+    o[2500] = "draw"
+    with pytest.raises(InvalidBattleError, match="unknown outcome 'draw' at row 2500"):
+        BattleCounts().add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    a, b, o = battles(3000, seed=3)
+    b[1700] = a[1700]
+    with pytest.raises(InvalidBattleError, match="row 1700: a model cannot battle itself"):
+        BattleCounts().add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    a, b, o = battles(3000, seed=3)
+    names = a.tolist()
+    names[2999] = None
+    with pytest.raises(InvalidBattleError, match="row 2999: model_a is missing"):
+        BattleCounts().add_many(pa.array(names), pa.array(b.tolist()), pa.array(o.tolist()))
+
+
+def test_failed_batch_leaves_counts_untouched() -> None:
+    a, b, o = battles(3000, seed=4)
+    counts = BattleCounts()
+    counts.add_many(a[:100], b[:100], o[:100])
+    before = counts_of(counts)
+    o[2000] = "???"
+    with pytest.raises(InvalidBattleError):
+        counts.add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    assert counts_of(counts) == before and counts.n_battles == 100
+    models = list(counts.models)
+    b[2000] = a[2000]
+    o[2000] = "tie"
+    a[2000] = b[2000] = "brand-new"
+    for cols in ((a, b, o), tuple(pa.array(x.tolist()) for x in (a, b, o))):
+        with pytest.raises(InvalidBattleError, match="battle itself"):
+            counts.add_many(*cols)
+        assert counts.models == models  # no model registered by a rejected batch
