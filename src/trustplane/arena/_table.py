@@ -23,6 +23,7 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "provider_b": "str",
     "judge": "str",  # pseudonymous voter id
     "language": "str",
+    "category": "str",  # prompt category (for stratified fits and deprecation)
     "prompt": "str",
     "response_a": "str",
     "response_b": "str",
