@@ -46,7 +46,8 @@ def test_sqlite_is_in_wal_mode(store: Store) -> None:
 def test_store_creates_the_database_directory(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'a' / 'b' / 'db.sqlite'}")
     try:
-        assert store.upgrade() == "0001_log"
+        assert store.upgrade()
+        assert set(inspect(store.engine).get_table_names()) >= LOG_TABLES
         assert (tmp_path / "a" / "b" / "db.sqlite").is_file()
     finally:
         store.dispose()
@@ -57,7 +58,8 @@ def test_upgrade_is_idempotent(settings: Settings) -> None:
     try:
         assert store.current_revision() is None
         first = store.upgrade()
-        assert first == "0001_log" == store.current_revision()
+        assert first and first == store.current_revision()
+        assert set(inspect(store.engine).get_table_names()) >= LOG_TABLES
         with store.write() as conn:
             conn.execute(log_meta.insert().values(name="survives", value="yes"))
         assert store.upgrade() == first
@@ -65,7 +67,7 @@ def test_upgrade_is_idempotent(settings: Settings) -> None:
         assert set(inspect(store.engine).get_table_names()) >= LOG_TABLES
         with store.read() as conn:
             assert conn.execute(select(log_meta.c.value).where(log_meta.c.name == "survives")).scalar_one() == "yes"
-            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == len(first.split(","))
     finally:
         store.dispose()
 
@@ -198,7 +200,8 @@ def pg_store() -> Iterator[Store]:
 @pytest.mark.postgres
 def test_postgres_upgrade_and_rollback(pg_store: Store) -> None:
     assert pg_store.dialect == "postgresql"
-    assert pg_store.upgrade() == "0001_log" == pg_store.upgrade()
+    first = pg_store.upgrade()
+    assert first and first == pg_store.upgrade()
     assert set(inspect(pg_store.engine).get_table_names()) >= LOG_TABLES
     with pytest.raises(RuntimeError), pg_store.write() as conn:
         conn.execute(log_meta.insert().values(name="a", value="1"))

@@ -165,7 +165,11 @@ class Store:
             raise StoreError(f"database error: {exc.orig}") from None
 
     def upgrade(self) -> str:
-        """Apply pending Alembic migrations (serialised across processes); returns the head revision."""
+        """Apply pending Alembic migrations (serialised across processes).
+
+        The core and each capability keep their own migration branch, so the database sits at several heads;
+        returns them sorted and comma-separated (``"0001_log,arena_0001,..."``).
+        """
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
@@ -178,16 +182,18 @@ class Store:
             with self.write() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")
-                revision = MigrationContext.configure(conn).get_current_revision()
+                heads = MigrationContext.configure(conn).get_current_heads()
         except SQLAlchemyError as exc:
             raise StoreError(f"database migration failed: {exc}") from None
-        return revision or "base"
+        return ",".join(sorted(heads)) or "base"
 
     def current_revision(self) -> str | None:
+        """The database's migration heads, sorted and comma-separated; None before the first upgrade."""
         from alembic.runtime.migration import MigrationContext
 
         with self.read() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -440,14 +440,16 @@ class BradleyTerry:
             else:
                 z = float(norm.ppf(1 - alpha / 2))
                 lower, upper = r - z * se, r + z * se
-            dev = (reps[:, iu[1]] - reps[:, iu[0]]) - (r[iu[1]] - r[iu[0]])
-            dse = dev.std(axis=0, ddof=1)
-            diff_se = np.zeros((m, m))
-            diff_se[iu] = dse
-            diff_se = diff_se + diff_se.T
-            with np.errstate(divide="ignore", invalid="ignore"):
-                tmax = np.nanmax(np.abs(dev) / np.where(dse > 0, dse, np.nan), axis=1)
-            crit = float(np.quantile(tmax, 1 - alpha)) if len(tmax) else math.inf
+            diff_se, crit = np.zeros((m, m)), math.inf
+            if self.rank_intervals and len(reps) > 1:
+                dev = (reps[:, iu[1]] - reps[:, iu[0]]) - (r[iu[1]] - r[iu[0]])
+                dse = dev.std(axis=0, ddof=1)
+                diff_se[iu] = dse
+                diff_se = diff_se + diff_se.T
+                # max studentised deviation per replicate, over the pairs whose difference varies at all
+                tstat = np.abs(dev) / np.where(dse > 0, dse, 1.0)
+                tmax = np.where(dse > 0, tstat, 0.0).max(axis=1) if dev.shape[1] else np.zeros(len(reps))
+                crit = float(np.quantile(tmax, 1 - alpha))
         else:
             raise RatingsError(f"unknown interval method {method!r}")
         ranks = rank_intervals(r, diff_se, crit, method) if self.rank_intervals else None
