@@ -166,7 +166,7 @@ class OpenAIBackend(ModelBackend):
         if self.options.retry_backoff <= 0:
             return 0.0
         backoff = wait_exponential_jitter(
-            initial=self.options.retry_backoff, max=8.0, jitter=self.options.retry_backoff
+            multiplier=self.options.retry_backoff, max=8.0, jitter=self.options.retry_backoff
         )
         return float(backoff(state))
 
