@@ -40,6 +40,25 @@ class ModelConfig(BaseModel):
     )
 
 
+DEFAULT_ASSURANCE_MAP: dict[str, str] = {
+    # eIDAS levels, as OIDC4IDA assurance_level values and VC assuranceLevel.
+    "low": "low",
+    "substantial": "substantial",
+    "high": "high",
+    # NIST SP 800-63A identity assurance levels.
+    "ial1": "low",
+    "ial2": "substantial",
+    "ial3": "high",
+    # REFEDS Assurance Framework (eduperson_assurance).
+    "https://refeds.org/assurance/IAP/low": "low",
+    "https://refeds.org/assurance/IAP/medium": "substantial",
+    "https://refeds.org/assurance/IAP/high": "high",
+    "https://refeds.org/assurance/profile/cappuccino": "substantial",
+    "https://refeds.org/assurance/profile/espresso": "high",
+}
+"""Default :attr:`Settings.access_assurance_map`; keys are compared case-insensitively."""
+
+
 def _default_models() -> list[ModelConfig]:
     return [ModelConfig(name="smollm2", backend="local", options={})]
 
@@ -75,6 +94,73 @@ class Settings(BaseSettings):
     jobs_workers: int | None = Field(None, ge=1, description="Processes in the local job pool (default: CPU count).")
     redis_url: str | None = Field(None, description="Redis URL for shared rate limits (optional).")
     warm_models: bool = Field(False, description="Load local models when the server starts rather than on first use.")
+
+    # --- access: the gateway's identity, taxonomy, policy, classifier, limits -------------------------
+    access_taxonomy: Path | None = Field(
+        None, description="Risk taxonomy YAML for the access gateway; unset: the shipped default."
+    )
+    access_policy: Path | None = Field(
+        None, description="Cedar policy file for the access gateway; unset: the shipped default."
+    )
+    access_classifier: str = Field(
+        "minilm",
+        description="Risk classifier applied to prompts and outputs, by registered name (minilm, guard, keyword), "
+        "or 'none' to classify everything as benign (identity and policy only).",
+    )
+    access_classifier_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options passed to the classifier; 'keyword' without 'rules' uses the taxonomy's keywords.",
+    )
+    access_holdback_chars: int = Field(
+        96,
+        ge=8,
+        le=65536,
+        description="Characters of streamed output held back until the text around them is classified.",
+    )
+    access_check_chars: int = Field(
+        1, ge=1, le=65536, description="Streamed characters gathered beyond the hold-back window before each check."
+    )
+    access_max_request_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest /v1 request body accepted, in bytes (larger: 413)."
+    )
+    access_store_text: bool = Field(
+        False, description="Keep raw prompt and output text in the database (the log holds only hashes)."
+    )
+    access_rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {"default": "60/minute", "verified": "600/minute"},
+        description="Requests allowed per key, by tier, in the limits syntax ('60/minute;1000/day').",
+    )
+    access_token_budgets: dict[str, str] = Field(
+        default_factory=lambda: {"default": "200000/day", "verified": "2000000/day"},
+        description="Tokens (prompt + completion) allowed per key, by tier, in the limits syntax.",
+    )
+    access_review_ttl_seconds: int = Field(
+        86400, ge=60, description="How long an escalated request waits for review, and an approval stays usable."
+    )
+    access_status_list_ttl_seconds: float = Field(
+        300.0, ge=0, description="Seconds a fetched Bitstring Status List credential is cached (0: fetch every time)."
+    )
+    access_vc_issuers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Trusted issuers of verifiable credentials (VC-JWT): issuer id to its JWKS URL or file.",
+    )
+    access_assurance_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ASSURANCE_MAP),
+        description="Assurance values (OIDC4IDA assurance_level, REFEDS URIs, VC assuranceLevel) to trustplane "
+        "levels: none, low, substantial, high. Values not listed confer no assurance.",
+    )
+    oidc_issuer: str | None = Field(None, description="Issuer (iss) of OIDC bearer tokens the gateway accepts.")
+    oidc_audience: str | None = Field(None, description="Audience (aud) OIDC bearer tokens must carry.")
+    oidc_jwks_url: str | None = Field(None, description="JWKS of the OIDC issuer: an https URL or a local file.")
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256", "EdDSA"],
+        description="Signature algorithms accepted on bearer tokens and credentials.",
+    )
+    oidc_leeway_seconds: float = Field(30.0, ge=0, le=600, description="Clock skew allowed on exp, nbf and iat.")
+    api_key_pepper: SecretStr | None = Field(
+        None,
+        description="Server secret mixed into API-key hashes; unset: generated once at <home>/keys/access-pepper.",
+    )
 
     @field_validator("models")
     @classmethod
