@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pathlib
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -316,3 +317,15 @@ def test_deprecation_is_stratified_logged_and_keeps_the_fit(
     assert rows["a"]["deprecated"] and rows["a"]["votes"] == 6 and rows["a"].get("rating") is not None
     assert not rows["c"]["deprecated"]
     assert [(d["variant"], d["forced"]) for d in board["deprecations"]] == [("a", False), ("b", True)]
+
+
+def test_policy_comes_from_the_settings(tmp_path: pathlib.Path) -> None:
+    from trustplane.arena._service import policy_from_settings
+    from trustplane.core.config import load_settings
+
+    settings = load_settings(home=tmp_path, arena_policy={"max_private_variants": 1, "uniform_floor": 0.5})
+    policy = policy_from_settings(settings)
+    assert policy.max_private_variants == 1 and isinstance(policy.max_private_variants, int)
+    assert policy.uniform_floor == 0.5 and policy.provisional_votes == ArenaPolicy().provisional_votes
+    with pytest.raises(ArenaInputError, match="unknown policy fields: colour"):
+        policy_from_settings(load_settings(home=tmp_path, arena_policy={"colour": 1}))

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     warm_models: bool = Field(False, description="Load local models when the server starts rather than on first use.")
 
     # --- access: the gateway's identity, taxonomy, policy, classifier, limits -------------------------
+    arena_policy: dict[str, int | float] | None = Field(
+        None,
+        description="Arena integrity policy overrides (JSON object), e.g. "
+        '{"max_private_variants": 3, "provisional_votes": 300}; unset: the defaults (see arena.md).',
+    )
     access_taxonomy: Path | None = Field(
         None, description="Risk taxonomy YAML for the access gateway; unset: the shipped default."
     )
