@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,48 @@ def chromium_path() -> str | None:
     if os.access("/usr/bin/chromium", os.X_OK):
         return "/usr/bin/chromium"
     return shutil.which("chromium")
+
+
+@contextmanager
+def run_live_server(root: Path, settings: dict[str, str]) -> Iterator[LiveServer]:
+    """``trustplane serve`` in a subprocess on a free port, with state under ``root/home`` and only the given
+    ``TRUSTPLANE_*`` settings (the caller's are dropped); stopped on exit. Fails the test if it never answers."""
+    import pytest
+
+    home = root / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTPLANE_")}
+    env.update({"TRUSTPLANE_HOME": str(home), "PYTHONUNBUFFERED": "1", **settings})
+    port = free_port()
+    log_file = root / "server.log"
+    with log_file.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trustplane", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=root,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", home, env, process, log_file)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"trustplane serve exited with {process.returncode}:\n{server.server_output()}")
+            try:
+                if server.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"trustplane serve did not answer /healthz in {STARTUP_TIMEOUT_S}s:\n{server.server_output()}"
+                )
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)

@@ -9,66 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import pytest
 
-from tests.e2e._live import ARTIFACTS, CHROMIUM_ARGS, STARTUP_TIMEOUT_S, LiveServer, chromium_path, free_port
+from tests.e2e._live import ARTIFACTS, CHROMIUM_ARGS, LiveServer, chromium_path, run_live_server
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("live")
-    home = root / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTPLANE_")}
-    env.update(
-        {
-            "TRUSTPLANE_HOME": str(home),
-            "TRUSTPLANE_MODELS": json.dumps([{"name": "scripted", "backend": "scripted"}]),
-            "TRUSTPLANE_DEFAULT_MODEL": "scripted",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    port = free_port()
-    log_file = root / "server.log"
-    with log_file.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "trustplane", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", home, env, process, log_file)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"trustplane serve exited with {process.returncode}:\n{server.server_output()}")
-            try:
-                if server.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"trustplane serve did not answer /healthz in {STARTUP_TIMEOUT_S}s:\n{server.server_output()}"
-                )
-            time.sleep(0.2)
+    settings = {
+        "TRUSTPLANE_MODELS": json.dumps([{"name": "scripted", "backend": "scripted"}]),
+        "TRUSTPLANE_DEFAULT_MODEL": "scripted",
+    }
+    with run_live_server(tmp_path_factory.mktemp("live"), settings) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 # --- the browser ------------------------------------------------------------------------------------------

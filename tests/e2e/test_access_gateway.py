@@ -4,9 +4,6 @@ stream is cut off mid-flight, the review queue works in headless Chromium, and t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e._live import STARTUP_TIMEOUT_S, LiveServer, free_port
+from tests.e2e._live import LiveServer, run_live_server
 
 ADMIN = "e2e-admin-token"
 WORDS = 120
@@ -25,56 +22,19 @@ WORDS = 120
 
 @pytest.fixture(scope="module")
 def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("access-live")
-    home = root / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTPLANE_")}
-    env.update(
-        {
-            "TRUSTPLANE_HOME": str(home),
-            "TRUSTPLANE_MODELS": json.dumps(
-                [
-                    {"name": "echo", "backend": "scripted", "options": {"echo": True}},
-                    {"name": "slow", "backend": "scripted", "options": {"replies": ["word " * WORDS], "delay": 0.02}},
-                ]
-            ),
-            "TRUSTPLANE_DEFAULT_MODEL": "echo",
-            "TRUSTPLANE_ACCESS_CLASSIFIER": "keyword",
-            "TRUSTPLANE_ADMIN_TOKEN": ADMIN,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    port = free_port()
-    log_file = root / "server.log"
-    with log_file.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "trustplane", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", home, env, process, log_file)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"trustplane serve exited with {process.returncode}:\n{server.server_output()}")
-            try:
-                if server.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"trustplane serve did not start:\n{server.server_output()}")
-            time.sleep(0.2)
+    settings = {
+        "TRUSTPLANE_MODELS": json.dumps(
+            [
+                {"name": "echo", "backend": "scripted", "options": {"echo": True}},
+                {"name": "slow", "backend": "scripted", "options": {"replies": ["word " * WORDS], "delay": 0.02}},
+            ]
+        ),
+        "TRUSTPLANE_DEFAULT_MODEL": "echo",
+        "TRUSTPLANE_ACCESS_CLASSIFIER": "keyword",
+        "TRUSTPLANE_ADMIN_TOKEN": ADMIN,
+    }
+    with run_live_server(tmp_path_factory.mktemp("access-live"), settings) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def _admin(server: LiveServer, method: str, path: str, **kwargs: Any) -> httpx.Response:

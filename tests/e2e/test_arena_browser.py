@@ -7,10 +7,6 @@ database. Screenshots go to ``tests/e2e/_artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e._live import STARTUP_TIMEOUT_S, LiveServer, free_port
+from tests.e2e._live import LiveServer, run_live_server
 
 # `browser` first: without Chromium the tests skip before a server is started.
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser")]
@@ -39,51 +35,11 @@ MODELS = [
 
 @pytest.fixture(scope="module")
 def arena_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    root = tmp_path_factory.mktemp("arena-live")
-    home = root / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTPLANE_")}
-    env.update(
-        {
-            "TRUSTPLANE_HOME": str(home),
-            "TRUSTPLANE_MODELS": json.dumps(MODELS),
-            "TRUSTPLANE_DEFAULT_MODEL": "alpha-backend",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    port = free_port()
-    log_file = root / "server.log"
-    with log_file.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "trustplane", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(f"http://127.0.0.1:{port}", home, env, process, log_file)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"trustplane serve exited with {process.returncode}:\n{server.server_output()}")
-            try:
-                if server.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"trustplane serve did not answer /healthz:\n{server.server_output()}")
-            time.sleep(0.2)
+    settings = {"TRUSTPLANE_MODELS": json.dumps(MODELS), "TRUSTPLANE_DEFAULT_MODEL": "alpha-backend"}
+    with run_live_server(tmp_path_factory.mktemp("arena-live"), settings) as server:
         server.cli("arena", "register", "alpha-1", "--provider", "alpha-lab", "--model", "alpha-backend", "--public")
         server.cli("arena", "register", "beta-1", "--provider", "beta-lab", "--model", "beta-backend", "--public")
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def test_battle_streamed_voted_and_revealed(arena_server: LiveServer, page: Any, artifacts: Path) -> None:
