@@ -472,7 +472,10 @@ def main() -> None:
         level=os.environ.get("TRUSTPLANE_LOG_LEVEL", "ERROR").upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns (rather than raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TrustplaneError as exc:
         err.print(to_cli_line(exc), markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
