@@ -43,6 +43,18 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="trustplane-counts")
 
 
+def _length(values: Any, name: str) -> int:
+    """Length of a 1-d column (NumPy, pandas, Arrow or a sequence) without converting it."""
+    shape = getattr(values, "shape", None)
+    if shape is not None:
+        if len(shape) != 1:
+            raise InvalidBattleError(f"{name} must be one-dimensional", shape=list(shape))
+        return int(shape[0])
+    if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        raise InvalidBattleError(f"{name} must be a one-dimensional sequence")
+    return len(values)
+
+
 def _arrow_column(values: Any) -> Any | None:
     """``values`` as one contiguous Arrow array when it is Arrow data or an Arrow-backed pandas column, else None."""
     try:
@@ -146,7 +158,7 @@ class BattleCounts:
     def __init__(self) -> None:
         self.models: list[str] = []
         self._index: dict[str, int] = {}
-        self._slots: dict[tuple[int, int], int] = {}
+        self._slots: dict[int, int] = {}  # (lo << 32) | hi → slot (int keys: cheap to build, not GC-tracked)
         self.n_battles = 0
         self._n_pairs = 0
         cap = 64
@@ -192,12 +204,13 @@ class BattleCounts:
             setattr(self, name, arr)
 
     def _slot(self, lo: int, hi: int) -> int:
-        slot = self._slots.get((lo, hi))
+        key = (lo << 32) | hi
+        slot = self._slots.get(key)
         if slot is None:
             slot = self._n_pairs
             self._grow(slot + 1)
             self._lo[slot], self._hi[slot] = lo, hi
-            self._slots[(lo, hi)] = slot
+            self._slots[key] = slot
             self._n_pairs += 1
         return slot
 
@@ -227,11 +240,8 @@ class BattleCounts:
         weights: NDArray[np.float64] | None = None,
     ) -> None:
         """Add a batch of battles, aggregated with one ``np.bincount`` over pair-outcome cells."""
-        a = model_a if _is_pandas(model_a) else np.asarray(model_a)
-        b = model_b if _is_pandas(model_b) else np.asarray(model_b)
-        col = encode_outcomes(outcome)
-        n = len(col)
-        if np.shape(a) != (n,) or np.shape(b) != (n,):
+        n = _length(outcome, "outcome")
+        if _length(model_a, "model_a") != n or _length(model_b, "model_b") != n:
             raise InvalidBattleError("model_a, model_b and outcome must be 1-d and of equal length")
         if weights is not None and weights.shape != (n,):
             raise InvalidBattleError("weights must have one entry per battle")
@@ -240,7 +250,11 @@ class BattleCounts:
         known = len(self.models)
         try:
             if not self._add_parallel(model_a, model_b, outcome, weights, n):
-                self._add_serial(a, b, col, weights, n)
+                a = model_a if _is_pandas(model_a) else np.asarray(model_a)
+                b = model_b if _is_pandas(model_b) else np.asarray(model_b)
+                if np.shape(a) != (n,) or np.shape(b) != (n,):
+                    raise InvalidBattleError("model_a, model_b and outcome must be 1-d and of equal length")
+                self._add_serial(a, b, encode_outcomes(outcome), weights, n)
         except BaseException:  # a rejected batch registers no model
             for name in self.models[known:]:
                 del self._index[name]
@@ -379,7 +393,7 @@ class BattleCounts:
             self._grow(len(plo))
             slots = np.arange(len(plo))
             self._lo[slots], self._hi[slots] = plo, phi
-            self._slots = dict(zip(zip(plo.tolist(), phi.tolist(), strict=True), range(len(plo)), strict=True))
+            self._slots = dict(zip(((plo << 32) | phi).tolist(), range(len(plo)), strict=True))
             self._n_pairs = len(plo)
         else:
             slots = np.fromiter(
