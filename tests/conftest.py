@@ -21,6 +21,15 @@ def _data_dir() -> Path:
     return Path(env).resolve() if env else (REPO_ROOT.parent / "shared" / "data").resolve()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the end-to-end tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the whole session, and ``asyncio.run`` refuses to start inside it."""
+    is_e2e = ["/tests/e2e/" in str(i.path).replace(os.sep, "/") for i in items]
+    items[:] = [i for i, e in zip(items, is_e2e, strict=True) if not e] + [
+        i for i, e in zip(items, is_e2e, strict=True) if e
+    ]
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests._postgres import fresh_schema_url
 from tests.access._helpers import ADMIN, AUDIENCE, ISSUER, STATUS_URL, VC_ISSUER, Identities, chunk_model
 from trustplane.access import Gateway
 from trustplane.core.config import ModelConfig, Settings
 from trustplane.core.log import TransparencyLog
-from trustplane.core.store import Store, normalise_url
+from trustplane.core.store import Store
 from trustplane.server import create_app
 
 PG_ENV = "TRUSTPLANE_TEST_POSTGRES_URL"
@@ -42,20 +39,8 @@ def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield None
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"set {PG_ENV} to run the access tests on Postgres")
-    schema = f"tp_access_{secrets.token_hex(6)}"
-    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(normalise_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema_url("tp_access") as url:
+        yield url
 
 
 def models() -> list[ModelConfig]:

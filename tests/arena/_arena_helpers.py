@@ -6,20 +6,17 @@ Test modules import the fixtures they use by their function names (``FIXTURES``)
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from tests._postgres import fresh_schema_url
 from trustplane.arena import Arena, ArenaPolicy
 from trustplane.core.config import ModelConfig, Settings
 from trustplane.core.log import TransparencyLog
-from trustplane.core.store import Store, normalise_url
+from trustplane.core.store import Store
 
 PG_ENV = "TRUSTPLANE_TEST_POSTGRES_URL"
 DAY_MS = 86_400_000
@@ -58,20 +55,8 @@ def db_url_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'arena.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"set {PG_ENV} to run the arena tests on Postgres")
-    schema = f"tp_arena_{secrets.token_hex(6)}"
-    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(normalise_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema_url("tp_arena") as url:
+        yield url
 
 
 @pytest.fixture(name="arena_settings")

@@ -114,25 +114,21 @@ def test_key_rotation_replaces_and_revokes(certificates, certificate: Certificat
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("TRUSTPLANE_TEST_POSTGRES_URL"), reason="TRUSTPLANE_TEST_POSTGRES_URL not set")
 def test_register_revoke_on_postgres(tmp_path, certificate: Certificate) -> None:  # type: ignore[no-untyped-def]
-    import dataclasses
-    import uuid
-
+    from tests._postgres import fresh_schema_url
     from trustplane.core.config import Settings
     from trustplane.core.store import Store
 
-    settings = Settings(home=tmp_path / "home", database_url=os.environ["TRUSTPLANE_TEST_POSTGRES_URL"])
-    pg = Store(settings.resolved_database_url)
-    pg.upgrade()
-    try:
-        # a distinct certificate per run: the shared database keeps earlier runs' rows
-        unique = dataclasses.replace(certificate, meta={**certificate.meta, "generator": f"pg-{uuid.uuid4().hex}"})
-        certs = CertificateStore(settings, pg)
-        rec = certs.register(unique)
-        assert certs.load(rec.certificate_id).sha256 == unique.sha256
-        certs.revoke(rec.certificate_id, "postgres test")
-        with pytest.raises(CertificateRevokedError):
-            certs.load(rec.certificate_id)
-    finally:
-        pg.dispose()
+    with fresh_schema_url("tp_provenance") as url:
+        settings = Settings(home=tmp_path / "home", database_url=url)
+        pg = Store(settings.resolved_database_url)
+        pg.upgrade()
+        try:
+            certs = CertificateStore(settings, pg)
+            rec = certs.register(certificate)
+            assert certs.load(rec.certificate_id).sha256 == certificate.sha256
+            certs.revoke(rec.certificate_id, "postgres test")
+            with pytest.raises(CertificateRevokedError):
+                certs.load(rec.certificate_id)
+        finally:
+            pg.dispose()

@@ -106,12 +106,12 @@ def test_nav_lists_only_installed_capabilities(
         real = importlib.util.find_spec
 
         def fake_find_spec(name: str, package: str | None = None) -> Any:
-            return object() if name == "trustplane.arena" else real(name, package)
+            return object() if name == "trustplane.privacy" else real(name, package)
 
         monkeypatch.setattr(_dashboard.importlib.util, "find_spec", fake_find_spec)
         _dashboard.installed_capabilities.cache_clear()
-        page = _html(client, "/ui/arena")
-        assert "/ui/arena" in nav.search(page).group(1)  # type: ignore[union-attr]
+        page = _html(client, "/ui/privacy")  # installed (faked) but without pages of its own
+        assert "/ui/privacy" in nav.search(page).group(1)  # type: ignore[union-attr]
         assert "dashboard is not built yet" in page
         if importlib.util.find_spec("trustplane.impact") is None:
             _html(client, "/ui/impact", status=404)

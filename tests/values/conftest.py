@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests._postgres import fresh_schema_url
 from tests.conftest import _data_dir
 from tests.values import _planted  # noqa: F401  (registers the values-planted backend)
 from tests.values._planted import planted_config
@@ -53,30 +54,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield None
         return
-    import os
-    import secrets
+    from trustplane.core.store import _STORES
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from trustplane.core.store import normalise_url
-
-    base = os.environ.get("TRUSTPLANE_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("set TRUSTPLANE_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"tp_values_{secrets.token_hex(6)}"
-    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(normalise_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        from trustplane.core.store import _STORES
-
-        store = _STORES.pop(url.render_as_string(hide_password=False), None)
-        if store is not None:
-            store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema_url("tp_values") as url:
+        try:
+            yield url
+        finally:
+            store = _STORES.pop(url, None)
+            if store is not None:
+                store.dispose()
