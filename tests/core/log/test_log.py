@@ -451,3 +451,15 @@ def test_ensure_initialised_is_idempotent(log: TransparencyLog, settings: Settin
     assert TransparencyLog(log.store, settings).ensure_initialised() == head
     assert table_count(log.store, log_entries) == 1
     assert len(list(Path(settings.keys_dir).iterdir())) == 1
+
+
+def test_cached_frontier_survives_appends_by_other_instances(store: Store, settings: Settings) -> None:
+    """Two writers (as two processes would) interleave appends; each reuses its cached frontier only while
+    nobody else appended, and every signed root equals the root recomputed from all leaves."""
+    first, second = TransparencyLog(store, settings), TransparencyLog(store, settings)
+    writers = [first, first, second, first, second, second, first]
+    for n, writer in enumerate(writers):
+        result = writer.append("log.note", {"text": f"note {n}"})
+        leaves = [e.leaf_hash for e in first.entries(0, limit=1000)]
+        assert result.tree_head.tree_size == len(leaves)
+        assert result.tree_head.root_hash == root_of(leaves)

@@ -65,6 +65,9 @@ class TransparencyLog:
         self.settings = settings
         self.keystore = KeyStore(settings.keys_dir)
         self._signer: tuple[str, Ed25519PrivateKey] | None = None
+        # The frontier after this instance's last committed append: reused when the log's size and latest
+        # signed root still match it, which saves reading O(log n) nodes on every append.
+        self._last_frontier: merkle.Frontier | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> TransparencyLog:
@@ -105,6 +108,7 @@ class TransparencyLog:
                 [(leaf_data(kind, body, ts), kind, normalised, ts) for kind, normalised, body in encoded],
             )
             head = self._sign_head(conn, frontier, ts)
+        self._last_frontier = frontier.copy()  # committed
         return AppendResult(entries, head)
 
     def _stamp(self, conn: Connection) -> int:
@@ -155,6 +159,9 @@ class TransparencyLog:
     def _ensure_genesis(self, conn: Connection) -> merkle.Frontier:
         size = self._size(conn)
         if size:
+            cached = self._last_frontier
+            if cached is not None and cached.size == size and cached.root() == self._latest_root(conn, size):
+                return cached.copy()
             return self._frontier(conn, size)
         key = self.keystore.create()
         kid = key_id(key.public_key())
@@ -215,6 +222,12 @@ class TransparencyLog:
     # --- reads -------------------------------------------------------------------------------------
     def _size(self, conn: Connection) -> int:
         return int(conn.execute(select(func.coalesce(func.max(log_entries.c.idx) + 1, 0))).scalar_one())
+
+    def _latest_root(self, conn: Connection, size: int) -> bytes | None:
+        root = conn.execute(
+            select(log_tree_heads.c.root_hash).where(log_tree_heads.c.tree_size == size).limit(1)
+        ).scalar_one_or_none()
+        return bytes(root) if root is not None else None
 
     def _log_id(self, conn: Connection) -> str:
         value = conn.execute(select(log_meta.c.value).where(log_meta.c.name == "log_id")).scalar_one_or_none()
