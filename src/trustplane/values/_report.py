@@ -50,6 +50,19 @@ def _f(x: Any, digits: int = 2) -> str:
     return str(x)
 
 
+def _variance_blocks(var: dict[str, Any], foundations: list[str], title: str) -> list[tuple[str, Any]]:
+    """A heading and the variance-decomposition table (share and component per foundation and source), or nothing."""
+    rows = [
+        [f, source, _f(v["share"], 3), _f(v["component"], 4)]
+        for f in foundations
+        if isinstance(var.get(f), dict) and "sources" in var[f]
+        for source, v in var[f]["sources"].items()
+    ]
+    if not rows:
+        return []
+    return [("h2", title), ("table", (["foundation", "source", "share of sum of squares", "variance component"], rows))]
+
+
 def _ci(pair: Sequence[Any] | None, digits: int = 2) -> str:
     if not pair or pair[0] is None or pair[1] is None:
         return "–"
@@ -597,18 +610,7 @@ def write_run_report(document: Mapping[str, Any], out: Path | str) -> ReportFile
         )
     else:
         blocks.append(("p", "Every respondent passed the catch rules."))
-    var = summary.get("variance") or {}
-    vrows = []
-    for f in foundations:
-        d = var.get(f)
-        if isinstance(d, dict) and "sources" in d:
-            for s, v in d["sources"].items():
-                vrows.append([f, s, _f(v["share"], 3), _f(v["component"], 4)])
-    if vrows:
-        blocks += [
-            ("h2", "Variance decomposition"),
-            ("table", (["foundation", "source", "share of sum of squares", "variance component"], vrows)),
-        ]
+    blocks += _variance_blocks(summary.get("variance") or {}, foundations, "Variance decomposition")
     if summary.get("pca"):
         blocks += [("h2", "PCA"), ("figure", (figures[-1], "PCA map of foundation profiles, humans included"))]
     title = f"{model}: {inst['id']}"
@@ -692,18 +694,9 @@ def write_compare_report(comparison: Mapping[str, Any], out: Path | str, *, scal
         blocks.append(("table", (["", *labs], [[a, *[_f(sp[a][b]["estimate"]) for b in labs]] for a in labs])))
     if len(figures) > 2:
         blocks += [("h2", "PCA, humans included"), ("figure", (figures[2], "PCA map"))]
-    var = comparison.get("variance") or {}
-    vrows = []
-    for f in foundations:
-        d = var.get(f)
-        if isinstance(d, dict) and "sources" in d:
-            for s, v in d["sources"].items():
-                vrows.append([f, s, _f(v["share"], 3), _f(v["component"], 4)])
-    if vrows:
-        blocks += [
-            ("h2", "Variance decomposition: model, prompt, method"),
-            ("table", (["foundation", "source", "share of sum of squares", "variance component"], vrows)),
-        ]
+    blocks += _variance_blocks(
+        comparison.get("variance") or {}, foundations, "Variance decomposition: model, prompt, method"
+    )
     cap = comparison.get("capability")
     if cap:
         rows = []
