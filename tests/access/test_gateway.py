@@ -20,6 +20,7 @@ from trustplane.access import (
     StreamEvent,
     prompt_digest,
 )
+from trustplane.access._audit import sha256_text
 from trustplane.access._errors import KeyRevokedError
 from trustplane.access._wire import parse_body
 from trustplane.core.log import export_log, verify_export, verify_inclusion
@@ -114,6 +115,38 @@ def test_status_list_revocation_cuts_off_a_stream(
     events = asyncio.run(scenario())
     assert len([e for e in events if e.kind == "delta"]) == 3
     assert isinstance(events[-1].error, CredentialRevokedError)
+
+
+@pytest.mark.parametrize("what", ["key", "subject"])
+def test_revocation_while_the_upstream_answers_withholds_a_plain_answer(
+    stream_gateway: Gateway, what: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = stream_gateway
+    created = gw.keys.create("slowpoke")
+
+    async def scenario() -> None:
+        adm = await _admit(gw, created.token, "slow", stream=False)
+        answer = adm.model.chat
+
+        async def revoke_then_answer(*args: Any, **kwargs: Any) -> Any:
+            if what == "key":
+                gw.keys.revoke(created.key.key_id, "cut it off")
+            else:
+                gw.revocations.revoke("subject", adm.principal.id, "left the lab")
+            return await answer(*args, **kwargs)
+
+        monkeypatch.setattr(adm.model, "chat", revoke_then_answer)  # the model object is shared: undo afterwards
+        await gw.complete(adm)
+
+    size_before = gw.log.size()
+    expected = KeyRevokedError if what == "key" else CredentialRevokedError
+    with pytest.raises(expected, match="revoked"):
+        asyncio.run(scenario())
+    # the release was not logged; the refusal was, with the upstream's answer hashed and nothing released
+    assert gw.log.size() == size_before + 1
+    decision = gw.decisions()[0]
+    assert (decision["stage"], decision["action"], decision["outcome"]) == ("output", "refuse", "revoked")
+    assert decision["output_sha256"] == sha256_text("") and decision["upstream_sha256"] != decision["output_sha256"]
 
 
 def test_a_forbidden_category_mid_answer_stops_the_stream(stream_gateway: Gateway) -> None:

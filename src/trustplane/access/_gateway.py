@@ -21,18 +21,21 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from trustplane.access._audit import DECISION_KIND, AccessDecisionPayload, prompt_digest, sha256_text
 from trustplane.access._engine import AccessEngine, ReviewGrant
 from trustplane.access._errors import (
+    CredentialRevokedError,
     DecisionLogError,
+    KeyRevokedError,
     RefusedError,
     ReviewRequiredError,
+    TokenExpiredError,
 )
 from trustplane.access._identity import IdentityVerifier
 from trustplane.access._keys import ApiKeys, Revocations, load_pepper
@@ -185,23 +188,40 @@ class Gateway:
             )
             raise
         released, guard = await self._run(self.engine.filter_text, adm.principal, response.content, adm.grant)
-        await self.identity.ensure_not_revoked(adm.principal)  # revoked while the upstream was answering
         action, worst = self._final(adm, guard)
         finish = "content_filter" if guard.stopped else response.finish_reason
-        entry = await self._append(
-            self._payload(
-                adm,
-                stage="request",
-                action=action,
-                worst=worst,
+        try:
+            # Revoked while the upstream was answering? Status lists and expiry are checked here, admin
+            # revocation inside the transaction that logs the release, so the two cannot race.
+            await self.identity.ensure_current(adm.principal)
+            entry = await self._append(
+                self._payload(
+                    adm,
+                    stage="request",
+                    action=action,
+                    worst=worst,
+                    output=released,
+                    upstream=response.content,
+                    redactions=guard.stats.redactions,
+                    outcome="content_filter" if guard.stopped else "completed",
+                ),
+                prompt=json.dumps(adm.messages, ensure_ascii=False),
                 output=released,
-                upstream=response.content,
-                redactions=guard.stats.redactions,
-                outcome="content_filter" if guard.stopped else "completed",
-            ),
-            prompt=json.dumps(adm.messages, ensure_ascii=False),
-            output=released,
-        )
+                guard=self.identity.revocation_guard(adm.principal),
+            )
+        except (KeyRevokedError, CredentialRevokedError, TokenExpiredError) as exc:
+            await self._append(
+                self._payload(
+                    adm,
+                    stage="output",
+                    action="refuse",
+                    worst=adm.decision,
+                    outcome="revoked" if not isinstance(exc, TokenExpiredError) else exc.code,
+                    output="",
+                    upstream=response.content,
+                )
+            )
+            raise
         usage = _usage(response.usage.prompt_tokens, response.usage.completion_tokens)
         await self.limiter.spend(adm.principal, usage["total_tokens"])
         return {
@@ -431,8 +451,14 @@ class Gateway:
             reasons=list(worst.reasons),
         )
 
-    def _append_sync(self, payload: AccessDecisionPayload, prompt: str | None, output: str | None) -> AppendResult:
-        result = self.log.append(DECISION_KIND, payload.model_dump(mode="json", exclude_none=True))
+    def _append_sync(
+        self,
+        payload: AccessDecisionPayload,
+        prompt: str | None,
+        output: str | None,
+        guard: Callable[[Connection], None] | None = None,
+    ) -> AppendResult:
+        result = self.log.append(DECISION_KIND, payload.model_dump(mode="json", exclude_none=True), guard=guard)
         if self.settings.access_store_text and (prompt is not None or output is not None):
             with self.store.write() as conn:
                 conn.execute(
@@ -446,13 +472,21 @@ class Gateway:
         return result
 
     async def _append(
-        self, payload: AccessDecisionPayload, *, prompt: str | None = None, output: str | None = None
+        self,
+        payload: AccessDecisionPayload,
+        *,
+        prompt: str | None = None,
+        output: str | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> AppendResult:
-        """Append the decision; any failure denies the request (503 ``access.log_unavailable``)."""
+        """Append the decision; any failure denies the request (503 ``access.log_unavailable``). An error the
+        ``guard`` raises (a revoked credential) propagates as it is, with nothing appended."""
         try:
             if self.store.dialect == "sqlite":  # one local transaction: cheaper inline than a thread hand-off
-                return self._append_sync(payload, prompt, output)
-            return await asyncio.to_thread(self._append_sync, payload, prompt, output)
+                return self._append_sync(payload, prompt, output, guard)
+            return await asyncio.to_thread(self._append_sync, payload, prompt, output, guard)
+        except (KeyRevokedError, CredentialRevokedError):
+            raise
         except Exception as exc:
             logger.error("access decision %s could not be logged: %s", payload.decision_id, exc)
             raise DecisionLogError(

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import jwt
+from sqlalchemy import Connection
 
 from trustplane.access._errors import (
     AccessConfigError,
@@ -46,7 +47,7 @@ from trustplane.access._errors import (
     UntrustedIssuerError,
     WrongAudienceError,
 )
-from trustplane.access._keys import ApiKey, ApiKeys, Revocations
+from trustplane.access._keys import ApiKeys, Revocations
 from trustplane.access._principal import ASSURANCE_LEVELS, Principal, StatusEntry, pseudonym
 from trustplane.core.config import Settings
 
@@ -451,13 +452,13 @@ class IdentityVerifier:
     async def authenticate(self, authorization: str | None, credentials: Sequence[str] = ()) -> Principal:
         """The principal for an ``Authorization`` header plus extra VC-JWTs (``Trustplane-Credential``)."""
         token = _bearer(authorization)
-        fresh_key = False
         if self.keys.looks_like_key(token):
-            key: ApiKey = await self._db(self.keys.authenticate, token)
-            principal = key.principal()
-            fresh_key = True  # just read: active, unrevoked, unexpired
+            # the key and its subject's revocation are read in one transaction
+            principal: Principal = await self._db(self._key_principal, token)
+            from_key = checked = True
         else:
             principal = await self.verify_token(token)
+            from_key = checked = False
         for extra in credentials:
             other = await self.verify_token(extra, require_vc=True)
             if other.subject != principal.subject:
@@ -466,8 +467,40 @@ class IdentityVerifier:
                     hint="present credentials issued to the identity you authenticate as",
                 )
             principal = principal.merged(other)
-        await self.ensure_not_revoked(principal, check_key=not fresh_key)
+            checked = False
+        if checked:
+            await self.ensure_current(principal)
+        else:
+            await self.ensure_not_revoked(principal, check_key=not from_key)
         return principal
+
+    def _key_principal(self, token: str) -> Principal:
+        with self.keys.store.read() as conn:
+            principal = self.keys.authenticate(token, conn=conn).principal()  # active, unrevoked, unexpired
+            self._raise_if_revoked(
+                principal, self.revocations.find(principal.subjects, principal.credentials, conn=conn)
+            )
+        return principal
+
+    def revocation_guard(self, principal: Principal) -> Callable[[Connection], None]:
+        """A check of admin revocation (key, subject, credentials) to run inside another transaction, such as
+        the log append that releases an answer: the answer is logged and released only if nothing was revoked."""
+
+        def guard(conn: Connection) -> None:
+            self._raise_if_revoked(
+                principal,
+                self.revocations.find(principal.subjects, principal.credentials, principal.key_id, conn=conn),
+            )
+
+        return guard
+
+    @staticmethod
+    def _raise_if_revoked(principal: Principal, reason: str | None) -> None:
+        if reason is None:
+            return
+        if principal.key_id is not None and reason.startswith("API key"):
+            raise KeyRevokedError(reason, key_id=principal.key_id)
+        raise CredentialRevokedError(reason)
 
     async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a store call: inline on SQLite (a local read takes microseconds), in a thread otherwise."""
@@ -496,10 +529,11 @@ class IdentityVerifier:
         reason = await self._db(
             self.revocations.find, principal.subjects, principal.credentials, principal.key_id if check_key else None
         )
-        if reason is not None:
-            if principal.key_id is not None and reason.startswith("API key"):
-                raise KeyRevokedError(reason, key_id=principal.key_id)
-            raise CredentialRevokedError(reason)
+        self._raise_if_revoked(principal, reason)
+        await self.ensure_current(principal)
+
+    async def ensure_current(self, principal: Principal) -> None:
+        """Raise if a credential is marked in its issuer's status list, or the session's credential expired."""
         for entry in principal.status_entries:
             if await self.status_lists.is_set(entry):
                 raise CredentialRevokedError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trustplane.access._errors import (
@@ -32,6 +32,34 @@ from trustplane.access._tables import api_keys, revocations
 from trustplane.core.config import Settings
 from trustplane.core.errors import ConflictError, InvalidInputError
 from trustplane.core.store import Store
+
+# Statements on every request's path are built once (building a SQLAlchemy expression costs more than running it).
+_KEY_BY_ID = select(api_keys).where(api_keys.c.key_id == bindparam("key_id"))
+_KEY_STATE = select(api_keys.c.revoked_ms, api_keys.c.expires_ms).where(api_keys.c.key_id == bindparam("key_id"))
+_REVOKED = select(revocations.c.kind, revocations.c.value).where(
+    or_(
+        and_(revocations.c.kind == "subject", revocations.c.value.in_(bindparam("subjects", expanding=True))),
+        and_(revocations.c.kind == "credential", revocations.c.value.in_(bindparam("credentials", expanding=True))),
+    )
+)
+
+
+def _revocation_check(with_key: bool) -> Select[Any]:
+    """One query: is the key unusable (when ``with_key``), or is any subject or credential revoked?"""
+    checks: list[ColumnElement[bool]] = [exists(_REVOKED.with_only_columns(revocations.c.id))]
+    if with_key:
+        usable = select(api_keys.c.key_id).where(
+            api_keys.c.key_id == bindparam("key_id"),
+            api_keys.c.revoked_ms.is_(None),
+            or_(api_keys.c.expires_ms.is_(None), api_keys.c.expires_ms > bindparam("now")),
+        )
+        checks.append(~exists(usable))
+    return select(or_(*checks))
+
+
+_CHECK_KEY_AND_REVOCATIONS = _revocation_check(True)
+_CHECK_REVOCATIONS = _revocation_check(False)
+_FIRST_REVOKED = _REVOKED.limit(1)
 
 KEY_PREFIX = "tp_"
 MAX_KEY_LIFETIME_S = 10 * 366 * 86400
@@ -248,14 +276,19 @@ class ApiKeys:
     def looks_like_key(token: str) -> bool:
         return token.startswith(KEY_PREFIX)
 
-    def authenticate(self, token: str) -> ApiKey:
-        """The active key ``token`` names, or an error saying why not (invalid, revoked, expired)."""
+    def authenticate(self, token: str, *, conn: Connection | None = None) -> ApiKey:
+        """The active key ``token`` names, or an error saying why not (invalid, revoked, expired).
+
+        With ``conn`` the lookup runs on that connection."""
         body = token[len(KEY_PREFIX) :] if token.startswith(KEY_PREFIX) else ""
         key_id, sep, secret = body.partition("_")
         if not sep or not key_id or not secret:
             raise InvalidApiKeyError("the API key is malformed", hint="keys look like tp_<id>_<secret>")
-        with self.store.read() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        if conn is None:
+            with self.store.read() as own:
+                row = own.execute(_KEY_BY_ID, {"key_id": key_id}).first()
+        else:
+            row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
         expected = row.secret_hash if row is not None else "0" * 64
         if not hmac.compare_digest(self._hash(secret), expected) or row is None:
             raise InvalidApiKeyError("the API key is not valid", hint="ask the operator for a key")
@@ -298,42 +331,40 @@ class Revocations:
             rows = conn.execute(select(revocations).order_by(revocations.c.id)).all()
         return [Revocation(r.kind, r.value, r.reason, int(r.created_ms)) for r in rows]
 
-    def find(self, subjects: Iterable[str], credentials: Iterable[str], key_id: str | None = None) -> str | None:
+    def find(
+        self,
+        subjects: Iterable[str],
+        credentials: Iterable[str],
+        key_id: str | None = None,
+        *,
+        conn: Connection | None = None,
+    ) -> str | None:
         """Why a principal with these subjects, credentials and key is revoked, or ``None``.
 
-        One query on the usual path (nothing revoked); the reason is looked up only when something is.
+        One query on the usual path (nothing revoked); the reason is looked up only when something is. With
+        ``conn`` the queries run on that connection (inside the caller's transaction).
         """
-        subjects, credentials = list(subjects), list(credentials)
-        conditions = []
-        if subjects:
-            conditions.append(and_(revocations.c.kind == "subject", revocations.c.value.in_(subjects)))
-        if credentials:
-            conditions.append(and_(revocations.c.kind == "credential", revocations.c.value.in_(credentials)))
-        now = _now_ms()
-        checks = []
-        if key_id is not None:
-            usable = select(api_keys.c.key_id).where(
-                api_keys.c.key_id == key_id,
-                api_keys.c.revoked_ms.is_(None),
-                or_(api_keys.c.expires_ms.is_(None), api_keys.c.expires_ms > now),
-            )
-            checks.append(~exists(usable))
-        if conditions:
-            checks.append(exists(select(revocations.c.id).where(or_(*conditions))))
-        if not checks:
+        params: dict[str, Any] = {"subjects": list(subjects), "credentials": list(credentials)}
+        if key_id is None and not params["subjects"] and not params["credentials"]:
             return None
-        with self.store.read() as conn:
-            if not conn.execute(select(or_(*checks))).scalar():
-                return None
-            if key_id is not None:
-                row = conn.execute(
-                    select(api_keys.c.revoked_ms, api_keys.c.expires_ms).where(api_keys.c.key_id == key_id)
-                ).first()
-                if row is None or row.revoked_ms is not None:
-                    return f"API key {key_id} was revoked"
-                if row.expires_ms is not None and row.expires_ms <= now:
-                    return f"API key {key_id} has expired"
-            if not conditions:
-                return None
-            hit = conn.execute(select(revocations.c.kind, revocations.c.value).where(or_(*conditions)).limit(1)).first()
+        if conn is None:
+            with self.store.read() as own:
+                return self._find(own, params, key_id)
+        return self._find(conn, params, key_id)
+
+    @staticmethod
+    def _find(conn: Connection, params: dict[str, Any], key_id: str | None) -> str | None:
+        now = _now_ms()
+        if key_id is not None:
+            params = {**params, "key_id": key_id, "now": now}
+        check = _CHECK_KEY_AND_REVOCATIONS if key_id is not None else _CHECK_REVOCATIONS
+        if not conn.execute(check, params).scalar():
+            return None
+        if key_id is not None:
+            row = conn.execute(_KEY_STATE, {"key_id": key_id}).first()
+            if row is None or row.revoked_ms is not None:
+                return f"API key {key_id} was revoked"
+            if row.expires_ms is not None and row.expires_ms <= now:
+                return f"API key {key_id} has expired"
+        hit = conn.execute(_FIRST_REVOKED, params).first()
         return None if hit is None else f"{hit.kind} {hit.value!r} was revoked"

@@ -423,6 +423,25 @@ def test_batch_with_one_bad_item_writes_nothing(log: TransparencyLog, bad_positi
     assert after == before
 
 
+def test_a_guard_runs_inside_the_append_and_can_veto_it(log: TransparencyLog) -> None:
+    log.append(NOTE, note(0))
+    before = (log.size(), log.latest_tree_head(), table_count(log.store, log_nodes))
+    seen: list[int] = []
+
+    def veto(conn: Any) -> None:
+        seen.append(int(conn.execute(select(func.count()).select_from(log_entries)).scalar_one()))
+        raise InvalidInputError("the condition no longer holds")
+
+    with pytest.raises(InvalidInputError, match="no longer holds"):
+        log.append_many([(NOTE, note(1)), (NOTE, note(2))], guard=veto)
+    assert seen == [2]  # it ran, on the append's own connection, before anything was written
+    assert (log.size(), log.latest_tree_head(), table_count(log.store, log_nodes)) == before
+
+    result = log.append(NOTE, note(3), guard=lambda conn: seen.append(-1))
+    assert seen == [2, -1] and result.entries[0].index == 2 and log.size() == 3
+    assert result.tree_head.verify(log.active_key().public_key)
+
+
 @pytest.mark.parametrize("kind", ["log.genesis", "log.key_rotation"])
 def test_reserved_kinds_are_refused(log: TransparencyLog, kind: str) -> None:
     log.append(NOTE, note(0))

@@ -149,8 +149,37 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True for JSON made only of ASCII-keyed objects, arrays, strings, booleans, null and integers within
+    ±(2^53 − 1): the values whose RFC 8785 form the standard library's sorted, compact ``json.dumps`` already
+    writes byte for byte (no floats, whose ECMAScript formatting differs; ASCII keys, so code-point order is
+    UTF-16 order; exact built-in types, so no subclass serialises differently)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return False
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) canonical JSON; a clear error for values JSON can't carry exactly."""
+    """RFC 8785 (JCS) canonical JSON; a clear error for values JSON can't carry exactly.
+
+    Plain values (see :func:`_plain`) take the standard library's C encoder, several times faster than the
+    general implementation; a property test holds the two to the same bytes.
+    """
+    if _plain(obj):
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate: let the general implementation name the problem
+            pass
     try:
         return rfc8785.dumps(obj)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

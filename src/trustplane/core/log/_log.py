@@ -9,7 +9,7 @@ they need, in one query.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,50 @@ from trustplane.core.log._treehead import ConsistencyProof, InclusionProof, Tree
 from trustplane.core.store import Store, get_store, log_entries, log_keys, log_meta, log_nodes, log_tree_heads
 
 logger = logging.getLogger(__name__)
+
+# Statements on the append path are built once: building a SQLAlchemy expression costs several times more than
+# executing a cached one, and an append is on the request path of every logged decision.
+_LAST_ENTRY = log_entries.c.idx.desc()
+_LATEST_HEAD = log_tree_heads.c.tree_size.desc()
+_ACTIVE_KEY = log_keys.c.retired_ms.is_(None)
+_STATE = select(
+    select(log_entries.c.idx).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
+    select(log_entries.c.timestamp).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
+    select(log_tree_heads.c.tree_size).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
+    select(log_tree_heads.c.root_hash).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
+    select(log_meta.c.value).where(log_meta.c.name == "log_id").scalar_subquery(),
+    select(func.count()).select_from(log_keys).where(_ACTIVE_KEY).scalar_subquery(),
+    select(func.min(log_keys.c.key_id)).where(_ACTIVE_KEY).scalar_subquery(),
+)
+_INSERT_ENTRIES = log_entries.insert()
+_INSERT_NODES = log_nodes.insert()
+_INSERT_HEAD = log_tree_heads.insert()
+
+
+@dataclass(frozen=True)
+class _State:
+    """What an append needs to know about the log, read in one query inside its write transaction."""
+
+    size: int
+    last_timestamp: int
+    head_size: int | None
+    head_root: bytes | None
+    log_id: str | None
+    active_keys: int
+    active_key_id: str | None
+
+    @classmethod
+    def read(cls, conn: Connection) -> _State:
+        last_idx, last_ts, head_size, head_root, log_id, active, kid = conn.execute(_STATE).one()
+        return cls(
+            0 if last_idx is None else int(last_idx) + 1,
+            int(last_ts or 0),
+            None if head_size is None else int(head_size),
+            None if head_root is None else bytes(head_root),
+            None if log_id is None else str(log_id),
+            int(active or 0),
+            None if kid is None else str(kid),
+        )
 
 
 @dataclass(frozen=True)
@@ -74,12 +118,20 @@ class TransparencyLog:
         return cls(get_store(settings), settings)
 
     # --- writes ------------------------------------------------------------------------------------
-    def append(self, kind: str, payload: Any) -> AppendResult:
-        """Append one entry and sign the new tree head."""
-        return self.append_many([(kind, payload)])
+    def append(self, kind: str, payload: Any, *, guard: Callable[[Connection], None] | None = None) -> AppendResult:
+        """Append one entry and sign the new tree head (``guard``: see :meth:`append_many`)."""
+        return self.append_many([(kind, payload)], guard=guard)
 
-    def append_many(self, items: Sequence[tuple[str, Any]]) -> AppendResult:
-        """Append entries atomically (all or none) and sign one tree head over them."""
+    def append_many(
+        self, items: Sequence[tuple[str, Any]], *, guard: Callable[[Connection], None] | None = None
+    ) -> AppendResult:
+        """Append entries atomically (all or none) and sign one tree head over them.
+
+        ``guard`` runs first inside the append's write transaction, on the same connection: if it raises,
+        nothing is appended and the exception propagates. It makes "log this claim only if a condition still
+        holds" atomic (the access gateway logs a released answer only if the caller's credentials are still
+        unrevoked at commit).
+        """
         if not items:
             raise InvalidInputError("nothing to append")
         if len(items) > self.settings.log_max_batch:
@@ -100,33 +152,28 @@ class TransparencyLog:
                     exc.extra["position"] = position
                 raise
         with self.store.write() as conn:
-            frontier = self._ensure_genesis(conn)
-            ts = self._stamp(conn)
+            if guard is not None:
+                guard(conn)
+            state, frontier = self._ensure_genesis(conn)
+            ts = max(now_ms(), state.last_timestamp)  # timestamps follow log order
             entries = self._insert(
                 conn,
                 frontier,
                 [(leaf_data(kind, body, ts), kind, normalised, ts) for kind, normalised, body in encoded],
             )
-            head = self._sign_head(conn, frontier, ts)
+            head = self._sign_head(conn, frontier, ts, self._log_id_of(state), self._active_signer(state))
         self._last_frontier = frontier.copy()  # committed
         return AppendResult(entries, head)
-
-    def _stamp(self, conn: Connection) -> int:
-        """Now, but never earlier than the newest entry: timestamps follow log order."""
-        last = conn.execute(
-            select(log_entries.c.timestamp).order_by(log_entries.c.idx.desc()).limit(1)
-        ).scalar_one_or_none()
-        return max(now_ms(), int(last or 0))
 
     def rotate_key(self) -> tuple[LogKey, AppendResult]:
         """Replace the signing key; the rotation is itself an entry, signed by both keys."""
         with self.store.write() as conn:
-            frontier = self._ensure_genesis(conn)
-            old_kid, old_key = self._active_signer(conn)
+            state, frontier = self._ensure_genesis(conn)
+            old_kid, old_key = self._active_signer(state)
             new_key = self.keystore.create()
             new_kid = key_id(new_key.public_key())
             pub_hex = raw_public(new_key.public_key()).hex()
-            log_id = self._log_id(conn)
+            log_id = self._log_id_of(state)
             statement = rotation_statement(log_id, old_kid, new_kid, pub_hex)
             payload = {
                 "log_id": log_id,
@@ -136,7 +183,7 @@ class TransparencyLog:
                 "endorsement": old_key.sign(statement).hex(),
                 "acceptance": new_key.sign(statement).hex(),
             }
-            ts = self._stamp(conn)
+            ts = max(now_ms(), state.last_timestamp)
             data = leaf_data(
                 KEY_ROTATION, encode_payload(KEY_ROTATION, payload, max_bytes=self.settings.log_max_entry_bytes)[1], ts
             )
@@ -145,24 +192,25 @@ class TransparencyLog:
             conn.execute(update(log_keys).where(log_keys.c.key_id == old_kid).values(retired_ms=ts))
             conn.execute(log_keys.insert().values(key_id=new_kid, public_key=pub_hex, entry_index=index, created_ms=ts))
             self._signer = (new_kid, new_key)
-            head = self._sign_head(conn, frontier, ts)
+            head = self._sign_head(conn, frontier, ts, log_id, self._signer)
         logger.info("rotated log signing key %s -> %s at index %d", old_kid[:12], new_kid[:12], index)
         return LogKey(new_kid, new_key.public_key(), index, ts, None), AppendResult(entries, head)
 
     def ensure_initialised(self) -> TreeHead:
         """Create the signing key and genesis entry if this log is new; return the latest tree head."""
         with self.store.write() as conn:
-            self._ensure_genesis(conn)
-            self._active_signer(conn)
+            state, _ = self._ensure_genesis(conn)
+            self._active_signer(state)
         return self.latest_tree_head()
 
-    def _ensure_genesis(self, conn: Connection) -> merkle.Frontier:
-        size = self._size(conn)
-        if size:
+    def _ensure_genesis(self, conn: Connection) -> tuple[_State, merkle.Frontier]:
+        """The log's state and its frontier, after writing the genesis entry if the log is empty."""
+        state = _State.read(conn)
+        if state.size:
             cached = self._last_frontier
-            if cached is not None and cached.size == size and cached.root() == self._latest_root(conn, size):
-                return cached.copy()
-            return self._frontier(conn, size)
+            if cached is not None and cached.size == state.size == state.head_size and cached.root() == state.head_root:
+                return state, cached.copy()
+            return state, self._frontier(conn, state.size)
         key = self.keystore.create()
         kid = key_id(key.public_key())
         pub_hex = raw_public(key.public_key()).hex()
@@ -174,9 +222,9 @@ class TransparencyLog:
         self._signer = (kid, key)
         frontier = merkle.Frontier()
         self._insert(conn, frontier, [data])
-        self._sign_head(conn, frontier, ts)
+        self._sign_head(conn, frontier, ts, kid, self._signer)
         logger.info("created transparency log %s", kid[:12])
-        return frontier
+        return _State(frontier.size, ts, frontier.size, frontier.root(), kid, 1, kid), frontier
 
     def _insert(
         self,
@@ -191,43 +239,55 @@ class TransparencyLog:
             for level, idx, h in frontier.append(entry.leaf_hash):
                 nodes.append({"level": level, "idx": idx, "hash": h})
         conn.execute(
-            log_entries.insert(),
+            _INSERT_ENTRIES,
             [{"idx": e.index, "kind": e.kind, "timestamp": e.timestamp, "data": e.data} for e in entries],
         )
-        conn.execute(log_nodes.insert(), nodes)
+        conn.execute(_INSERT_NODES, nodes)
         return entries
 
-    def _sign_head(self, conn: Connection, frontier: merkle.Frontier, ts: int) -> TreeHead:
-        kid, key = self._active_signer(conn)
-        head = TreeHead(self._log_id(conn), frontier.size, frontier.root(), ts, kid).sign(key)
+    def _sign_head(
+        self,
+        conn: Connection,
+        frontier: merkle.Frontier,
+        ts: int,
+        log_id: str,
+        signer: tuple[str, Ed25519PrivateKey],
+    ) -> TreeHead:
+        kid, key = signer
+        head = TreeHead(log_id, frontier.size, frontier.root(), ts, kid).sign(key)
         conn.execute(
-            log_tree_heads.insert().values(
-                tree_size=head.tree_size,
-                root_hash=head.root_hash,
-                timestamp=head.timestamp,
-                key_id=head.key_id,
-                signature=head.signature,
-            )
+            _INSERT_HEAD,
+            {
+                "tree_size": head.tree_size,
+                "root_hash": head.root_hash,
+                "timestamp": head.timestamp,
+                "key_id": head.key_id,
+                "signature": head.signature,
+            },
         )
         return head
 
-    def _active_signer(self, conn: Connection) -> tuple[str, Ed25519PrivateKey]:
-        kid = conn.execute(select(log_keys.c.key_id).where(log_keys.c.retired_ms.is_(None))).scalar_one_or_none()
+    def _active_signer(self, state: _State) -> tuple[str, Ed25519PrivateKey]:
+        kid = state.active_key_id
         if kid is None:
             raise SigningKeyMissingError("the log has no active signing key (was it imported as a read-only mirror?)")
+        if state.active_keys > 1:
+            raise SigningKeyMissingError(
+                f"the log has {state.active_keys} active signing keys instead of one: the database is damaged"
+            )
         if self._signer is None or self._signer[0] != kid:
             self._signer = (kid, self.keystore.load(kid))
         return self._signer
 
+    @staticmethod
+    def _log_id_of(state: _State) -> str:
+        if state.log_id is None:
+            raise EntryNotFoundError("the log is empty", hint="append an entry or run `trustplane serve` once")
+        return state.log_id
+
     # --- reads -------------------------------------------------------------------------------------
     def _size(self, conn: Connection) -> int:
         return int(conn.execute(select(func.coalesce(func.max(log_entries.c.idx) + 1, 0))).scalar_one())
-
-    def _latest_root(self, conn: Connection, size: int) -> bytes | None:
-        root = conn.execute(
-            select(log_tree_heads.c.root_hash).where(log_tree_heads.c.tree_size == size).limit(1)
-        ).scalar_one_or_none()
-        return bytes(root) if root is not None else None
 
     def _log_id(self, conn: Connection) -> str:
         value = conn.execute(select(log_meta.c.value).where(log_meta.c.name == "log_id")).scalar_one_or_none()
