@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import bindparam, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from trustplane.core.config import Settings
 from trustplane.core.errors import ConfigError
-from trustplane.core.store import Store, StoreError, get_store, log_meta, normalise_url, version_locations
+from trustplane.core.store import Prepared, Store, StoreError, get_store, log_meta, normalise_url, version_locations
 
 LOG_TABLES = {"log_meta", "log_keys", "log_entries", "log_nodes", "log_tree_heads", "alembic_version"}
 
@@ -213,3 +213,47 @@ def test_postgres_upgrade_and_rollback(pg_store: Store) -> None:
         )
         assert held.scalar_one() == 1
         assert conn.execute(select(log_meta)).all() == []
+
+
+# --- prepared statements --------------------------------------------------------------------------------------
+def _prepared_round_trip(store: Store) -> None:
+    store.upgrade()
+    insert = Prepared(log_meta.insert())
+    by_prefix = Prepared(
+        select(log_meta.c.name, log_meta.c.value)
+        .where(log_meta.c.name >= bindparam("low"), log_meta.c.value != bindparam("skip"))
+        .order_by(log_meta.c.name)
+        .limit(2)  # a bound value the caller does not pass
+    )
+    with store.write() as conn:
+        insert.executemany(conn, [{"name": f"k{i}", "value": f"v{i}"} for i in range(4)])
+        # inside the same transaction, as conn.execute would be
+        assert conn.execute(select(log_meta.c.name).order_by(log_meta.c.name)).scalars().all() == [
+            "k0",
+            "k1",
+            "k2",
+            "k3",
+        ]
+    with pytest.raises(RuntimeError), store.write() as conn:
+        insert.executemany(conn, [{"name": "gone", "value": "x"}])
+        raise RuntimeError  # rolled back with the transaction
+    with store.read() as conn:
+        assert by_prefix.first(conn, {"low": "k1", "skip": "v2"}) == ("k1", "v1")
+        assert by_prefix.execute(conn, {"low": "k2", "skip": "v2"}).fetchall() == [("k3", "v3")]
+        assert by_prefix.first(conn, {"low": "z", "skip": ""}) is None
+        assert Prepared(select(log_meta.c.value).where(log_meta.c.name == "gone")).first(conn) is None
+
+
+def test_prepared_statements_on_sqlite(store: Store) -> None:
+    _prepared_round_trip(store)
+
+
+@pytest.mark.postgres
+def test_prepared_statements_on_postgres(pg_store: Store) -> None:
+    _prepared_round_trip(pg_store)
+
+
+def test_prepared_statements_refuse_expanding_parameters(store: Store) -> None:
+    statement = Prepared(select(log_meta).where(log_meta.c.name.in_(bindparam("names", expanding=True))))
+    with store.read() as conn, pytest.raises(TypeError, match="expanding"):
+        statement.first(conn, {"names": ["a"]})

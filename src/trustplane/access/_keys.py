@@ -15,10 +15,23 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from trustplane.access._errors import (
@@ -31,22 +44,35 @@ from trustplane.access._principal import ASSURANCE_LEVELS, ATTRIBUTE_PATTERN, Pr
 from trustplane.access._tables import api_keys, revocations
 from trustplane.core.config import Settings
 from trustplane.core.errors import ConflictError, InvalidInputError
-from trustplane.core.store import Store
+from trustplane.core.store import Prepared, Store
 
-# Statements on every request's path are built once (building a SQLAlchemy expression costs more than running it).
-_KEY_BY_ID = select(api_keys).where(api_keys.c.key_id == bindparam("key_id"))
-_KEY_STATE = select(api_keys.c.revoked_ms, api_keys.c.expires_ms).where(api_keys.c.key_id == bindparam("key_id"))
-_REVOKED = select(revocations.c.kind, revocations.c.value).where(
-    or_(
-        and_(revocations.c.kind == "subject", revocations.c.value.in_(bindparam("subjects", expanding=True))),
-        and_(revocations.c.kind == "credential", revocations.c.value.in_(bindparam("credentials", expanding=True))),
-    )
+# Statements on every request's path are built once and run as prepared statements (building and executing a
+# SQLAlchemy expression costs several times the database's own work for these one-row lookups).
+_KEY_COLUMNS = tuple(c.key for c in api_keys.columns)
+_KEY_BY_ID = Prepared(select(api_keys).where(api_keys.c.key_id == bindparam("key_id")))
+_KEY_STATE = Prepared(
+    select(api_keys.c.revoked_ms, api_keys.c.expires_ms).where(api_keys.c.key_id == bindparam("key_id"))
 )
 
 
-def _revocation_check(with_key: bool) -> Select[Any]:
+def _revoked_where(n_subjects: int, n_credentials: int) -> ColumnElement[bool]:
+    """Revocations matching ``s0…`` (subjects) or ``c0…`` (credentials): one bound parameter per value."""
+    conditions = []
+    if n_subjects:
+        subjects: list[BindParameter[Any]] = [bindparam(f"s{i}") for i in range(n_subjects)]
+        conditions.append(and_(revocations.c.kind == "subject", revocations.c.value.in_(subjects)))
+    if n_credentials:
+        credentials: list[BindParameter[Any]] = [bindparam(f"c{i}") for i in range(n_credentials)]
+        conditions.append(and_(revocations.c.kind == "credential", revocations.c.value.in_(credentials)))
+    return or_(*conditions) if conditions else false()
+
+
+@cache
+def _revocation_check(n_subjects: int, n_credentials: int, with_key: bool) -> Prepared:
     """One query: is the key unusable (when ``with_key``), or is any subject or credential revoked?"""
-    checks: list[ColumnElement[bool]] = [exists(_REVOKED.with_only_columns(revocations.c.id))]
+    checks: list[ColumnElement[bool]] = [
+        exists(select(revocations.c.id).where(_revoked_where(n_subjects, n_credentials)))
+    ]
     if with_key:
         usable = select(api_keys.c.key_id).where(
             api_keys.c.key_id == bindparam("key_id"),
@@ -54,12 +80,14 @@ def _revocation_check(with_key: bool) -> Select[Any]:
             or_(api_keys.c.expires_ms.is_(None), api_keys.c.expires_ms > bindparam("now")),
         )
         checks.append(~exists(usable))
-    return select(or_(*checks))
+    return Prepared(select(case((or_(*checks), 1), else_=0)))
 
 
-_CHECK_KEY_AND_REVOCATIONS = _revocation_check(True)
-_CHECK_REVOCATIONS = _revocation_check(False)
-_FIRST_REVOKED = _REVOKED.limit(1)
+@cache
+def _first_revoked(n_subjects: int, n_credentials: int) -> Prepared:
+    where = _revoked_where(n_subjects, n_credentials)
+    return Prepared(select(revocations.c.kind, revocations.c.value).where(where).limit(1))
+
 
 KEY_PREFIX = "tp_"
 MAX_KEY_LIFETIME_S = 10 * 366 * 86400
@@ -286,9 +314,10 @@ class ApiKeys:
             raise InvalidApiKeyError("the API key is malformed", hint="keys look like tp_<id>_<secret>")
         if conn is None:
             with self.store.read() as own:
-                row = own.execute(_KEY_BY_ID, {"key_id": key_id}).first()
+                found = _KEY_BY_ID.first(own, {"key_id": key_id})
         else:
-            row = conn.execute(_KEY_BY_ID, {"key_id": key_id}).first()
+            found = _KEY_BY_ID.first(conn, {"key_id": key_id})
+        row: Any = None if found is None else _Row(dict(zip(_KEY_COLUMNS, found, strict=True)))
         expected = row.secret_hash if row is not None else "0" * 64
         if not hmac.compare_digest(self._hash(secret), expected) or row is None:
             raise InvalidApiKeyError("the API key is not valid", hint="ask the operator for a key")
@@ -344,27 +373,29 @@ class Revocations:
         One query on the usual path (nothing revoked); the reason is looked up only when something is. With
         ``conn`` the queries run on that connection (inside the caller's transaction).
         """
-        params: dict[str, Any] = {"subjects": list(subjects), "credentials": list(credentials)}
-        if key_id is None and not params["subjects"] and not params["credentials"]:
+        subjects, credentials = list(subjects), list(credentials)
+        if key_id is None and not subjects and not credentials:
             return None
         if conn is None:
             with self.store.read() as own:
-                return self._find(own, params, key_id)
-        return self._find(conn, params, key_id)
+                return self._find(own, subjects, credentials, key_id)
+        return self._find(conn, subjects, credentials, key_id)
 
     @staticmethod
-    def _find(conn: Connection, params: dict[str, Any], key_id: str | None) -> str | None:
+    def _find(conn: Connection, subjects: Sequence[str], credentials: Sequence[str], key_id: str | None) -> str | None:
         now = _now_ms()
+        params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(subjects)}
+        params.update((f"c{i}", v) for i, v in enumerate(credentials))
         if key_id is not None:
-            params = {**params, "key_id": key_id, "now": now}
-        check = _CHECK_KEY_AND_REVOCATIONS if key_id is not None else _CHECK_REVOCATIONS
-        if not conn.execute(check, params).scalar():
+            params.update(key_id=key_id, now=now)
+        row = _revocation_check(len(subjects), len(credentials), key_id is not None).first(conn, params)
+        if row is None or not row[0]:
             return None
         if key_id is not None:
-            row = conn.execute(_KEY_STATE, {"key_id": key_id}).first()
-            if row is None or row.revoked_ms is not None:
+            state = _KEY_STATE.first(conn, {"key_id": key_id})
+            if state is None or state[0] is not None:
                 return f"API key {key_id} was revoked"
-            if row.expires_ms is not None and row.expires_ms <= now:
+            if state[1] is not None and state[1] <= now:
                 return f"API key {key_id} has expired"
-        hit = conn.execute(_FIRST_REVOKED, params).first()
-        return None if hit is None else f"{hit.kind} {hit.value!r} was revoked"
+        hit = _first_revoked(len(subjects), len(credentials)).first(conn, params)
+        return None if hit is None else f"{hit[0]} {hit[1]!r} was revoked"

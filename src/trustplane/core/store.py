@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.expression import Executable
 
 from trustplane.core.config import Settings
 from trustplane.core.errors import ConfigError, MissingDependencyError, TrustplaneError
@@ -102,6 +103,67 @@ def normalise_url(url: str) -> str:
             hint="use sqlite:///path or postgresql://user@host/db",
         )
     return parsed.render_as_string(hide_password=False)
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on the DB-API cursor of an open connection.
+
+    For the few statements on every request's path (the log append, the API-key lookup): there SQLAlchemy's
+    per-execution bookkeeping (cache key, execution context, result wrapping, events) costs several times
+    the database's own work. The statement runs inside the connection's current transaction, exactly as
+    ``conn.execute`` would. Only plain bound parameters are supported (no expanding ``IN``), and values pass
+    to the driver as they are, so the columns must be of types the driver takes natively (integers,
+    strings, bytes). Rows come back as plain tuples.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        found = self._by_dialect.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+            if any(b.expanding for b in compiled.binds.values()):
+                raise TypeError("Prepared statements take no expanding parameters")
+            order = tuple(compiled.positiontup or ()) if dialect.positional else None
+            fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}  # LIMIT 1 and such
+            found = self._by_dialect[dialect.name] = (compiled.string, order, fixed)
+        return found
+
+    def _values(self, dialect: Dialect, params: Mapping[str, Any] | None) -> tuple[str, Any]:
+        sql, order, fixed = self._compiled(dialect)
+        values = {**fixed, **params} if params else fixed
+        return sql, (tuple(values[k] for k in order) if order is not None else values)
+
+    def _cursor(self, conn: Connection) -> Any:
+        if not conn.in_transaction():
+            conn.begin()  # as conn.execute would autobegin (the store's BEGIN is issued here)
+        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        """Run once; returns the DB-API cursor (``fetchone``/``fetchall``)."""
+        sql, values = self._values(conn.dialect, params)
+        cursor = self._cursor(conn)
+        cursor.execute(sql, values)
+        return cursor
+
+    def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row of parameters."""
+        dialect = conn.dialect
+        sql = self._compiled(dialect)[0]
+        cursor = self._cursor(conn)
+        cursor.executemany(sql, [self._values(dialect, r)[1] for r in rows])
+        cursor.close()
+
+    def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row, or None."""
+        cursor = self.execute(conn, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else tuple(row)
 
 
 class Store:

@@ -27,7 +27,7 @@ from trustplane.core.log import _merkle as merkle
 from trustplane.core.log._entries import GENESIS, KEY_ROTATION, Entry, encode_payload, leaf_data, make_entry, now_ms
 from trustplane.core.log._keys import KeyStore, key_id, public_from_raw, raw_public
 from trustplane.core.log._treehead import ConsistencyProof, InclusionProof, TreeHead, rotation_statement
-from trustplane.core.store import Store, get_store, log_entries, log_keys, log_meta, log_nodes, log_tree_heads
+from trustplane.core.store import Prepared, Store, get_store, log_entries, log_keys, log_meta, log_nodes, log_tree_heads
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +36,20 @@ logger = logging.getLogger(__name__)
 _LAST_ENTRY = log_entries.c.idx.desc()
 _LATEST_HEAD = log_tree_heads.c.tree_size.desc()
 _ACTIVE_KEY = log_keys.c.retired_ms.is_(None)
-_STATE = select(
-    select(log_entries.c.idx).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
-    select(log_entries.c.timestamp).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
-    select(log_tree_heads.c.tree_size).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
-    select(log_tree_heads.c.root_hash).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
-    select(log_meta.c.value).where(log_meta.c.name == "log_id").scalar_subquery(),
-    select(func.count()).select_from(log_keys).where(_ACTIVE_KEY).scalar_subquery(),
-    select(func.min(log_keys.c.key_id)).where(_ACTIVE_KEY).scalar_subquery(),
+_STATE = Prepared(
+    select(
+        select(log_entries.c.idx).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
+        select(log_entries.c.timestamp).order_by(_LAST_ENTRY).limit(1).scalar_subquery(),
+        select(log_tree_heads.c.tree_size).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
+        select(log_tree_heads.c.root_hash).order_by(_LATEST_HEAD).limit(1).scalar_subquery(),
+        select(log_meta.c.value).where(log_meta.c.name == "log_id").scalar_subquery(),
+        select(func.count()).select_from(log_keys).where(_ACTIVE_KEY).scalar_subquery(),
+        select(func.min(log_keys.c.key_id)).where(_ACTIVE_KEY).scalar_subquery(),
+    )
 )
-_INSERT_ENTRIES = log_entries.insert()
-_INSERT_NODES = log_nodes.insert()
-_INSERT_HEAD = log_tree_heads.insert()
+_INSERT_ENTRIES = Prepared(log_entries.insert())
+_INSERT_NODES = Prepared(log_nodes.insert())
+_INSERT_HEAD = Prepared(log_tree_heads.insert())
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class _State:
 
     @classmethod
     def read(cls, conn: Connection) -> _State:
-        last_idx, last_ts, head_size, head_root, log_id, active, kid = conn.execute(_STATE).one()
+        row = _STATE.first(conn)
+        assert row is not None  # scalar subqueries: always one row
+        last_idx, last_ts, head_size, head_root, log_id, active, kid = row
         return cls(
             0 if last_idx is None else int(last_idx) + 1,
             int(last_ts or 0),
@@ -238,11 +242,10 @@ class TransparencyLog:
             entries.append(entry)
             for level, idx, h in frontier.append(entry.leaf_hash):
                 nodes.append({"level": level, "idx": idx, "hash": h})
-        conn.execute(
-            _INSERT_ENTRIES,
-            [{"idx": e.index, "kind": e.kind, "timestamp": e.timestamp, "data": e.data} for e in entries],
+        _INSERT_ENTRIES.executemany(
+            conn, [{"idx": e.index, "kind": e.kind, "timestamp": e.timestamp, "data": e.data} for e in entries]
         )
-        conn.execute(_INSERT_NODES, nodes)
+        _INSERT_NODES.executemany(conn, nodes)
         return entries
 
     def _sign_head(
@@ -255,15 +258,17 @@ class TransparencyLog:
     ) -> TreeHead:
         kid, key = signer
         head = TreeHead(log_id, frontier.size, frontier.root(), ts, kid).sign(key)
-        conn.execute(
-            _INSERT_HEAD,
-            {
-                "tree_size": head.tree_size,
-                "root_hash": head.root_hash,
-                "timestamp": head.timestamp,
-                "key_id": head.key_id,
-                "signature": head.signature,
-            },
+        _INSERT_HEAD.executemany(
+            conn,
+            [
+                {
+                    "tree_size": head.tree_size,
+                    "root_hash": head.root_hash,
+                    "timestamp": head.timestamp,
+                    "key_id": head.key_id,
+                    "signature": head.signature,
+                }
+            ],
         )
         return head
 
