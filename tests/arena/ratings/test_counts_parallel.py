@@ -105,3 +105,18 @@ def test_failed_batch_leaves_counts_untouched() -> None:
         with pytest.raises(InvalidBattleError, match="battle itself"):
             counts.add_many(*cols)
         assert counts.models == models  # no model registered by a rejected batch
+
+
+def test_single_battles_and_copies_after_a_bulk_add() -> None:
+    """The pair index of a bulk add is built only when a later battle needs it, and then it is right."""
+    a, b, o = battles(3000, seed=6)
+    bulk = BattleCounts()
+    bulk.add_many(*(pa.array(x.tolist()) for x in (a, b, o)))
+    serial = BattleCounts()
+    serial.add_many(a, b, o)
+    twin = bulk.copy()
+    for counts in (bulk, serial, twin):
+        counts.add("m3", "m1", "model_a")
+        counts.add("m0", "newcomer", "tie")
+    assert counts_of(bulk) == counts_of(serial) == counts_of(twin)
+    assert bulk.n_pairs == serial.n_pairs == twin.n_pairs

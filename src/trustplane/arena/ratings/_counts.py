@@ -158,7 +158,9 @@ class BattleCounts:
     def __init__(self) -> None:
         self.models: list[str] = []
         self._index: dict[str, int] = {}
-        self._slots: dict[int, int] = {}  # (lo << 32) | hi → slot (int keys: cheap to build, not GC-tracked)
+        # (lo << 32) | hi → slot (int keys: cheap to build, not GC-tracked); None until a single battle or a later
+        # batch needs it, so that a bulk fit never builds it
+        self._slots_map: dict[int, int] | None = {}
         self.n_battles = 0
         self._n_pairs = 0
         cap = 64
@@ -202,6 +204,13 @@ class BattleCounts:
             arr = np.zeros((new, 4))
             arr[:cap] = old
             setattr(self, name, arr)
+
+    @property
+    def _slots(self) -> dict[int, int]:
+        if self._slots_map is None:
+            p = self._n_pairs
+            self._slots_map = dict(zip(((self._lo[:p] << 32) | self._hi[:p]).tolist(), range(p), strict=True))
+        return self._slots_map
 
     def _slot(self, lo: int, hi: int) -> int:
         key = (lo << 32) | hi
@@ -303,10 +312,11 @@ class BattleCounts:
     ) -> bool:
         """Aggregate a large batch of Arrow(-backed) columns in parallel row chunks; False when not applicable.
 
-        Phase 1 dictionary-encodes each chunk's three columns; the chunk-local codes are then mapped to global
-        model indices and outcome codes, and phase 2 counts each chunk's pair-outcome cells with ``np.bincount``.
-        The sums are exact: counts are integers, and weighted sums differ from the serial path only by float
-        summation order.
+        Each chunk dictionary-encodes its three columns and counts its battles in its own small code space
+        (chunk-local model a × model b × outcome label), with no per-battle mapping to global indices. The
+        small per-chunk tables are then mapped to global model indices and outcome codes, and folded from
+        ordered (a, b) into unordered pairs (lo < hi, "a wins" and "b wins" swapped where a > b). The sums are
+        exact: counts are integers, and weighted sums differ from the serial path only by summation order.
         """
         if n < _PARALLEL_MIN_BATTLES:
             return False
@@ -318,13 +328,31 @@ class BattleCounts:
         spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
         whats = ("model_a", "model_b", "outcome")
 
-        def encode(span: tuple[int, int]) -> list[tuple[NDArray[Any], list[Any]]]:
-            return [_encode_arrow(c, span[0], span[1], w) for c, w in zip(cols, whats, strict=True)]
+        def encode_and_count(span: tuple[int, int]) -> tuple[list[tuple[NDArray[Any], list[Any]]], list[Any] | None]:
+            start, stop = span
+            enc = [_encode_arrow(c, start, stop, w) for c, w in zip(cols, whats, strict=True)]
+            (ia, ua), (ib, ub), (io, uo) = enc
+            size = len(ua) * len(ub) * len(uo)
+            if size > _PARALLEL_CELLS_MAX:
+                return enc, None
+            cell = (ia.astype(np.int64) * len(ub) + ib) * len(uo) + io
+            raw = np.bincount(cell, minlength=size).astype(np.float64)
+            if weights is None:
+                return enc, [raw]
+            w = weights[start:stop]
+            return enc, [
+                raw,
+                np.bincount(cell, weights=w, minlength=size),
+                np.bincount(cell, weights=w * w, minlength=size),
+            ]
 
-        encoded = list(_pool().map(encode, spans))
+        done = list(_pool().map(encode_and_count, spans))
+        if any(tables is None for _, tables in done):
+            return False
         # Outcome labels first (nothing is registered if one is unknown), then the model names.
         out_maps = []
-        for (start, _), (_, _, (ocodes, olabels)) in zip(spans, encoded, strict=True):
+        for (start, _), (enc, _) in zip(spans, done, strict=True):
+            ocodes, olabels = enc[2]
             table = np.empty(len(olabels), dtype=np.int64)
             for j, label in enumerate(olabels):
                 key = str(label).strip().lower()
@@ -338,45 +366,38 @@ class BattleCounts:
                     )
                 table[j] = OUTCOME_CODES[key]
             out_maps.append(table)
-        names = {str(u) for enc in encoded for _, uniq in enc[:2] for u in uniq}
+        names = {str(u) for enc, _ in done for _, uniq in enc[:2] for u in uniq}
         m_after = len(self.models) + len(names - self._index.keys())
         if m_after * m_after * 4 > _PARALLEL_CELLS_MAX:
             return False
         maps = [
             [np.fromiter((self._model(str(u)) for u in uniq), dtype=np.int64, count=len(uniq)) for _, uniq in enc[:2]]
-            for enc in encoded
+            for enc, _ in done
         ]
         m = len(self.models)
         size = m * m * 4
-
-        def count(
-            job: tuple[
-                tuple[int, int], list[tuple[NDArray[Any], list[Any]]], list[NDArray[np.int64]], NDArray[np.int64]
-            ],
-        ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-            (start, stop), enc, (map_a, map_b), omap = job
-            ia, ib, col = map_a[enc[0][0]], map_b[enc[1][0]], omap[enc[2][0]]
-            same = ia == ib
-            if same.any():
-                row = start + int(np.flatnonzero(same)[0])
-                raise InvalidBattleError(f"row {row}: a model cannot battle itself", row=row)
-            lo, hi = np.minimum(ia, ib), np.maximum(ia, ib)
-            col ^= (ia > ib) & (col < TIE)  # a swapped pair swaps "a wins" (0) and "b wins" (1)
-            cell = (lo * m + hi) * 4 + col
-            raw = np.bincount(cell, minlength=size).astype(np.float64)
-            if weights is None:
-                return raw, raw, raw
-            w = weights[start:stop]
-            weighted = np.asarray(np.bincount(cell, weights=w, minlength=size), dtype=np.float64)
-            squared = np.asarray(np.bincount(cell, weights=w * w, minlength=size), dtype=np.float64)
-            return weighted, squared, raw
-
-        parts = list(_pool().map(count, zip(spans, encoded, maps, out_maps, strict=True)))
-        cw = np.sum([p[0] for p in parts], axis=0).reshape(-1, 4)
-        cw2 = cw if weights is None else np.sum([p[1] for p in parts], axis=0).reshape(-1, 4)
-        cc = cw if weights is None else np.sum([p[2] for p in parts], axis=0).reshape(-1, 4)
+        ordered = [np.zeros(size) for _ in range(1 if weights is None else 3)]
+        for (_, tables), (map_a, map_b), omap in zip(done, maps, out_maps, strict=True):
+            assert tables is not None
+            gcell = ((map_a[:, None, None] * m + map_b[None, :, None]) * 4 + omap[None, None, :]).ravel()
+            for total, table in zip(ordered, tables, strict=True):
+                total += np.bincount(gcell, weights=table, minlength=size)
+        cubes = [t.reshape(m, m, 4) for t in ordered]
+        if np.any(np.einsum("iik->i", cubes[0]) > 0):
+            for (start, _), (enc, _), (map_a, map_b) in zip(spans, done, maps, strict=True):
+                same = map_a[enc[0][0]] == map_b[enc[1][0]]
+                if same.any():
+                    row = start + int(np.flatnonzero(same)[0])
+                    raise InvalidBattleError(f"row {row}: a model cannot battle itself", row=row)
+        # (a, b) with a < b as it is; (a, b) with a > b transposed, its "a wins" and "b wins" swapped
+        swapped = [c.transpose(1, 0, 2)[..., [1, 0, 2, 3]] for c in cubes]
+        iu, ju = np.triu_indices(m, k=1)
+        pairs = [(c[iu, ju] + sw[iu, ju]) for c, sw in zip(cubes, swapped, strict=True)]
+        cc = pairs[0]
         present = np.flatnonzero(cc.sum(axis=1) > 0)
-        self._merge(present // m, present % m, cw[present], cw2[present], cc[present])
+        cc = cc[present]
+        cw, cw2 = (cc, cc) if weights is None else (pairs[1][present], pairs[2][present])
+        self._merge(iu[present].astype(np.int64), ju[present].astype(np.int64), cw, cw2, cc)
         self.n_battles += n
         return True
 
@@ -389,18 +410,19 @@ class BattleCounts:
         cc: NDArray[np.float64],
     ) -> None:
         """Add aggregated cells of pairs ``(plo, phi)`` to their slots (new pairs get new slots)."""
-        if self._n_pairs == 0:  # fresh store: assign the slots in bulk
-            self._grow(len(plo))
-            slots = np.arange(len(plo))
-            self._lo[slots], self._hi[slots] = plo, phi
-            self._slots = dict(zip(((plo << 32) | phi).tolist(), range(len(plo)), strict=True))
-            self._n_pairs = len(plo)
-        else:
-            slots = np.fromiter(
-                (self._slot(int(x), int(y)) for x, y in zip(plo.tolist(), phi.tolist(), strict=True)),
-                dtype=np.int64,
-                count=len(plo),
-            )
+        if self._n_pairs == 0:  # fresh store: the pairs take the first slots, in order
+            p = len(plo)
+            self._grow(p)
+            self._lo[:p], self._hi[:p] = plo, phi
+            self._w[:p], self._w2[:p], self._c[:p] = cw, cw2, cc
+            self._slots_map = None
+            self._n_pairs = p
+            return
+        slots = np.fromiter(
+            (self._slot(int(x), int(y)) for x, y in zip(plo.tolist(), phi.tolist(), strict=True)),
+            dtype=np.int64,
+            count=len(plo),
+        )
         self._w[slots] += cw
         self._w2[slots] += cw2
         self._c[slots] += cc
@@ -424,7 +446,7 @@ class BattleCounts:
         other = BattleCounts()
         other.models = list(self.models)
         other._index = dict(self._index)
-        other._slots = dict(self._slots)
+        other._slots_map = None if self._slots_map is None else dict(self._slots_map)
         other.n_battles = self.n_battles
         other._n_pairs = self._n_pairs
         other._lo, other._hi = self._lo.copy(), self._hi.copy()

@@ -18,7 +18,7 @@ from scipy.stats import norm
 from trustplane.arena.ratings._counts import BattleCounts, battle_weights
 from trustplane.arena.ratings._errors import InvalidBattleError, NotFittedError, RatingsError
 from trustplane.arena.ratings._graph import check_connectivity, ford_holds
-from trustplane.arena.ratings._newton import TIE_MODELS, PairProblem, newton
+from trustplane.arena.ratings._newton import TIE_MODELS, PairProblem, log_odds_start, newton
 from trustplane.arena.ratings._results import RankIntervals, Ratings
 
 logger = logging.getLogger(__name__)
@@ -286,14 +286,39 @@ class BradleyTerry:
         return self.fit_counts(self.counts_, warm_start=True)
 
     # -- internals -------------------------------------------------------------------------------
-    def _pair_data(self) -> tuple[NDArray[np.int64], NDArray[np.int64], Array, Array, Array]:
+    def _cells(self, table: Array, keep: NDArray[np.bool_] | None) -> Array:
+        """(pairs, 4) outcome table → (kept pairs, 3): i wins, j wins, ties (both-bad added when they count)."""
+        out = table[:, :3].copy() if keep is None else table[keep, :3]
+        if self.both_bad == "tie":
+            out[:, 2] += table[:, 3] if keep is None else table[keep, 3]
+        return out
+
+    def _pair_data(self) -> tuple[NDArray[np.int64], NDArray[np.int64], Array]:
+        """Pairs with any weight and their (P, 3) weighted counts; the squared-weight sums and raw counts the
+        intervals need are derived on first use (:attr:`_n2`, :attr:`_raw`)."""
         lo, hi, w, w2, c = self.counts_.arrays()
-        bb = 1.0 if self.both_bad == "tie" else 0.0
-        n = np.column_stack([w[:, 0], w[:, 1], w[:, 2] + bb * w[:, 3]])
-        n2 = np.column_stack([w2[:, 0], w2[:, 1], w2[:, 2] + bb * w2[:, 3]])
-        raw = np.column_stack([c[:, 0], c[:, 1], c[:, 2] + bb * c[:, 3]])
-        keep = n.sum(axis=1) > 0
-        return lo[keep], hi[keep], n[keep], n2[keep], raw[keep]
+        n = self._cells(w, None)
+        keep: NDArray[np.bool_] | None = n.sum(axis=1) > 0
+        if keep is not None and keep.all():
+            keep = None
+        else:
+            lo, hi, n = lo[keep], hi[keep], n[keep]
+        self._pair_keep, self._pair_w2, self._pair_c = keep, w2, c
+        self._n2_cache: Array | None = None
+        self._raw_cache: Array | None = None
+        return lo, hi, n
+
+    @property
+    def _n2(self) -> Array:
+        if self._n2_cache is None:
+            self._n2_cache = self._cells(self._pair_w2, self._pair_keep)
+        return self._n2_cache
+
+    @property
+    def _raw(self) -> Array:
+        if self._raw_cache is None:
+            self._raw_cache = self._cells(self._pair_c, self._pair_keep)
+        return self._raw_cache
 
     def _solve(self, warm_start: bool) -> None:
         with small_problem_blas(len(self.counts_.models)):
@@ -302,7 +327,7 @@ class BradleyTerry:
     def _solve_inner(self, warm_start: bool) -> None:
         models = list(self.counts_.models)
         m = len(models)
-        lo, hi, n, n2, raw = self._pair_data()
+        lo, hi, n = self._pair_data()
         check_connectivity(lo, hi, n, models)
         ref = self.counts_.index_of(self.anchor) if self.anchor is not None else 0
         prob = PairProblem(lo, hi, m, ref, self.ties)
@@ -316,7 +341,7 @@ class BradleyTerry:
                 )
             t = n_tie / n_all
             eta0 = math.log(2 * t / (1 - t)) if self.ties == "davidson" else math.log((1 + t) / (1 - t))
-        theta0 = np.zeros((1, m))
+        theta0 = log_odds_start(lo, hi, n, m)[None]
         prev = getattr(self, "theta_", None)
         if warm_start and prev is not None and getattr(self, "_fit_ties", None) == self.ties:
             k = min(len(prev), m)
@@ -338,7 +363,7 @@ class BradleyTerry:
         elif self.ties == "rao_kupper":
             self.tie_param_ = math.exp(self._eta_)  # Rao–Kupper's θ > 1
         self.n_iter_, self.converged_ = n_iter, bool(conv[0])
-        self._prob, self._x, self._n, self._n2, self._raw = prob, x, n, n2, raw
+        self._prob, self._x, self._n = prob, x, n
         self._transform = elo_transform(m, ref, self.alpha_, self.anchor is None)
         offset = (
             self.init_rating

@@ -19,6 +19,39 @@ def _components(labels: NDArray[np.int32], models: Sequence[str]) -> list[list[s
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g))
 
 
+_DENSE_MAX_MODELS = 4096
+
+
+def _win_edges(
+    lo: NDArray[np.int64], hi: NDArray[np.int64], n: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Edges i → j of the win-or-tie graph (i beat or tied j) of counts ``n`` (P, 3)."""
+    fwd = (n[:, 0] + n[:, 2]) > 0
+    bwd = (n[:, 1] + n[:, 2]) > 0
+    return np.concatenate([lo[fwd], hi[bwd]]), np.concatenate([hi[fwd], lo[bwd]])
+
+
+def _strongly_connected(rows: NDArray[np.int64], cols: NDArray[np.int64], m: int) -> bool:
+    """Whether the directed graph is strongly connected: every model reachable from model 0 along the edges
+    and against them. Breadth-first over a dense adjacency matrix for up to a few thousand models (a handful of
+    vectorised steps), scipy's Tarjan otherwise."""
+    if m > _DENSE_MAX_MODELS:
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m))
+        return bool(connected_components(graph, directed=True, connection="strong")[0] == 1)
+    adjacency = np.zeros((m, m), dtype=bool)
+    adjacency[rows, cols] = True
+    for step in (adjacency, adjacency.T):
+        seen = np.zeros(m, dtype=bool)
+        seen[0] = True
+        frontier = seen
+        while frontier.any():
+            frontier = step[frontier].any(axis=0) & ~seen
+            seen |= frontier
+        if not seen.all():
+            return False
+    return True
+
+
 def check_connectivity(
     lo: NDArray[np.int64], hi: NDArray[np.int64], n: NDArray[np.float64], models: Sequence[str]
 ) -> None:
@@ -34,6 +67,8 @@ def check_connectivity(
     m = len(models)
     if m < 2:
         raise DisconnectedGraphError("at least two models are needed to rate", components=[list(models)])
+    if _strongly_connected(*_win_edges(lo, hi, n), m):
+        return  # strongly connected implies connected: the usual case, decided without the components
     total = n.sum(axis=1) > 0
     und = coo_matrix((np.ones(int(total.sum())), (lo[total], hi[total])), shape=(m, m))
     k, labels = connected_components(und, directed=False)
@@ -44,10 +79,7 @@ def check_connectivity(
             hint="rate each component separately, or collect battles between the components",
             components=comps,
         )
-    fwd = (n[:, 0] + n[:, 2]) > 0
-    bwd = (n[:, 1] + n[:, 2]) > 0
-    rows = np.concatenate([lo[fwd], hi[bwd]])
-    cols = np.concatenate([hi[fwd], lo[bwd]])
+    rows, cols = _win_edges(lo, hi, n)
     directed = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m))
     k, labels = connected_components(directed, directed=True, connection="strong")
     if k > 1:
@@ -61,10 +93,4 @@ def check_connectivity(
 
 def ford_holds(lo: NDArray[np.int64], hi: NDArray[np.int64], n: NDArray[np.float64], m: int) -> bool:
     """Whether the win-or-tie graph of counts ``n`` (P, 3) over ``m`` models is strongly connected."""
-    fwd = (n[:, 0] + n[:, 2]) > 0
-    bwd = (n[:, 1] + n[:, 2]) > 0
-    rows = np.concatenate([lo[fwd], hi[bwd]])
-    cols = np.concatenate([hi[fwd], lo[bwd]])
-    directed = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(m, m))
-    k, _ = connected_components(directed, directed=True, connection="strong")
-    return bool(k == 1)
+    return _strongly_connected(*_win_edges(lo, hi, n), m)
