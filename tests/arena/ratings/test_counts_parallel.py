@@ -120,3 +120,67 @@ def test_single_battles_and_copies_after_a_bulk_add() -> None:
         counts.add("m0", "newcomer", "tie")
     assert counts_of(bulk) == counts_of(serial) == counts_of(twin)
     assert bulk.n_pairs == serial.n_pairs == twin.n_pairs
+
+
+def by_name(counts: BattleCounts) -> dict[tuple[str, str], list[float]]:
+    """Counts keyed by the sorted pair of names, whatever order the models were registered in."""
+    out = {}
+    for (x, y), v in counts_of(counts).items():
+        if x > y:  # the same pair seen from the other side: "a wins" and "b wins" swap
+            x, y = y, x
+            v = [v[i + j] for i in (0, 4, 8) for j in (1, 0, 2, 3)]
+        out[(x, y)] = v
+    return out
+
+
+@pytest.mark.parametrize("kind", ["categorical", "arrow-dictionary", "chunked-dictionary"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_coded_columns_count_without_hashing_and_equal_the_serial_counts(kind: str, weighted: bool) -> None:
+    a, b, o = battles(5000, seed=7)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(a)) if weighted else None
+    serial = BattleCounts()
+    serial.add_many(a, b, o, w)
+    # categories nobody uses, an unknown outcome label among them: neither registered nor refused
+    names = [f"m{i}" for i in range(12)] + ["never-played"]
+    labels = ["model_a", "model_b", "tie", "tie (bothbad)", "draw?"]
+    if kind == "categorical":
+        cols = [pd.Series(pd.Categorical(x, categories=c)) for x, c in ((a, names), (b, names), (o, labels))]
+    elif kind == "arrow-dictionary":
+        cols = [
+            pa.DictionaryArray.from_arrays([c.index(v) for v in x], c) for x, c in ((a, names), (b, names), (o, labels))
+        ]
+    else:
+        cols = [
+            pa.chunked_array(
+                [pa.array(x[:2000].tolist()).dictionary_encode(), pa.array(x[2000:].tolist()).dictionary_encode()]
+            )
+            for x in (a, b, o)
+        ]
+    coded = BattleCounts()
+    calls = []
+    original = coded._add_parallel
+    coded._add_parallel = lambda *args: calls.append(original(*args)) or calls[-1]  # type: ignore[method-assign]
+    coded.add_many(*cols, w)
+    assert calls == [True]
+    assert "never-played" not in coded.models and sorted(coded.models) == sorted(serial.models)
+    got, want = by_name(coded), by_name(serial)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-12)
+
+
+def test_coded_columns_report_missing_and_unknown_values_by_row() -> None:
+    a, b, o = battles(3000, seed=8)
+    cat_a = pd.Categorical(a)
+    cat_a[1234] = np.nan
+    with pytest.raises(InvalidBattleError, match="row 1234: model_a is missing"):
+        BattleCounts().add_many(pd.Series(cat_a), pd.Series(pd.Categorical(b)), pd.Series(pd.Categorical(o)))
+    o = o.copy()
+    o[2222] = "draw"
+    with pytest.raises(InvalidBattleError, match="unknown outcome 'draw' at row 2222"):
+        BattleCounts().add_many(*(pd.Series(pd.Categorical(x)) for x in (a, b, o)))
+    indices = pa.array([0] * 2999 + [None], type=pa.int32())
+    with pytest.raises(InvalidBattleError, match="row 2999: outcome is missing"):
+        BattleCounts().add_many(
+            pa.array(a.tolist()), pa.array(b.tolist()), pa.DictionaryArray.from_arrays(indices, ["tie"])
+        )

@@ -38,6 +38,18 @@ _PARALLEL_MIN_BATTLES = 1 << 18
 _PARALLEL_CELLS_MAX = 1 << 22
 
 
+_SWAP_AB = np.array([B_WINS, A_WINS, TIE, BOTH_BAD])
+
+
+@cache
+def _upper_pairs(m: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Index pairs (i, j) with i < j of ``m`` models (cached: read-only)."""
+    iu, ju = np.triu_indices(m, k=1)
+    iu, ju = iu.astype(np.int64), ju.astype(np.int64)
+    iu.flags.writeable = ju.flags.writeable = False
+    return iu, ju
+
+
 @cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="trustplane-counts")
@@ -69,6 +81,36 @@ def _arrow_column(values: Any) -> Any | None:
         arr = pa.array(values.array)
         return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     return None
+
+
+class _Coded:
+    """A column that arrives dictionary-encoded (a pandas categorical, an Arrow dictionary array): its codes are
+    used as they are, so no value is hashed."""
+
+    def __init__(self, codes: NDArray[Any], values: list[Any]) -> None:
+        self.codes, self.values = codes, values
+
+
+def _column(values: Any, what: str) -> Any | None:
+    """``values`` as a :class:`_Coded` column or one contiguous Arrow array; None when it is neither (the serial
+    path takes it). A missing value in a coded column is reported here, with its row."""
+    dtype = getattr(values, "dtype", None)
+    if _is_pandas(values) and type(dtype).__name__ == "CategoricalDtype":
+        codes = np.asarray(values.array.codes)
+        missing = np.flatnonzero(codes < 0)
+        if len(missing):
+            row = int(missing[0])
+            raise InvalidBattleError(f"row {row}: {what} is missing", row=row)
+        return _Coded(codes, list(values.array.categories))
+    arr = _arrow_column(values)
+    if arr is None or not hasattr(arr.type, "index_type"):  # not a dictionary array
+        return arr
+    if arr.null_count:
+        import pyarrow.compute as pc
+
+        row = int(pc.index(pc.is_null(arr), True).as_py())
+        raise InvalidBattleError(f"row {row}: {what} is missing", row=row)
+    return _Coded(arr.indices.to_numpy(zero_copy_only=False), arr.dictionary.to_pylist())
 
 
 def _encode_arrow(arr: Any, start: int, stop: int, what: str) -> tuple[NDArray[Any], list[Any]]:
@@ -310,9 +352,11 @@ class BattleCounts:
     def _add_parallel(
         self, model_a: Any, model_b: Any, outcome: Any, weights: NDArray[np.float64] | None, n: int
     ) -> bool:
-        """Aggregate a large batch of Arrow(-backed) columns in parallel row chunks; False when not applicable.
+        """Aggregate a large batch of Arrow(-backed) or categorical columns in parallel row chunks; False when
+        not applicable.
 
-        Each chunk dictionary-encodes its three columns and counts its battles in its own small code space
+        Each chunk dictionary-encodes its three columns (categorical and Arrow dictionary columns come encoded
+        already) and counts its battles in its own small code space
         (chunk-local model a × model b × outcome label), with no per-battle mapping to global indices. The
         small per-chunk tables are then mapped to global model indices and outcome codes, and folded from
         ordered (a, b) into unordered pairs (lo < hi, "a wins" and "b wins" swapped where a > b). The sums are
@@ -320,22 +364,31 @@ class BattleCounts:
         """
         if n < _PARALLEL_MIN_BATTLES:
             return False
-        cols = [_arrow_column(v) for v in (model_a, model_b, outcome)]
+        whats = ("model_a", "model_b", "outcome")
+        cols = [_column(v, w) for v, w in zip((model_a, model_b, outcome), whats, strict=True)]
         if any(c is None for c in cols):
             return False
         k = min(_pool()._max_workers, max(1, n // (_PARALLEL_MIN_BATTLES // 2)))
         bounds = np.linspace(0, n, k + 1).astype(np.int64)
         spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-        whats = ("model_a", "model_b", "outcome")
+
+        def encode(col: Any, start: int, stop: int, what: str) -> tuple[NDArray[Any], list[Any]]:
+            if isinstance(col, _Coded):
+                return col.codes[start:stop], col.values
+            return _encode_arrow(col, start, stop, what)
 
         def encode_and_count(span: tuple[int, int]) -> tuple[list[tuple[NDArray[Any], list[Any]]], list[Any] | None]:
             start, stop = span
-            enc = [_encode_arrow(c, start, stop, w) for c, w in zip(cols, whats, strict=True)]
+            enc = [encode(c, start, stop, w) for c, w in zip(cols, whats, strict=True)]
             (ia, ua), (ib, ub), (io, uo) = enc
             size = len(ua) * len(ub) * len(uo)
             if size > _PARALLEL_CELLS_MAX:
                 return enc, None
-            cell = (ia.astype(np.int64) * len(ub) + ib) * len(uo) + io
+            cell = ia.astype(np.intp)
+            cell *= len(ub)
+            cell += ib
+            cell *= len(uo)
+            cell += io
             raw = np.bincount(cell, minlength=size).astype(np.float64)
             if weights is None:
                 return enc, [raw]
@@ -349,12 +402,20 @@ class BattleCounts:
         done = list(_pool().map(encode_and_count, spans))
         if any(tables is None for _, tables in done):
             return False
+        # Which codes occur: all of an encoded chunk's, only some of a categorical's (unused categories are
+        # neither checked nor registered).
+        used = []
+        for enc, tables in done:
+            assert tables is not None
+            cube = tables[0].reshape(len(enc[0][1]), len(enc[1][1]), len(enc[2][1]))
+            used.append((cube.sum(axis=(1, 2)) > 0, cube.sum(axis=(0, 2)) > 0, cube.sum(axis=(0, 1)) > 0))
         # Outcome labels first (nothing is registered if one is unknown), then the model names.
         out_maps = []
-        for (start, _), (enc, _) in zip(spans, done, strict=True):
+        for (start, _), (enc, _), (_, _, used_o) in zip(spans, done, used, strict=True):
             ocodes, olabels = enc[2]
-            table = np.empty(len(olabels), dtype=np.int64)
-            for j, label in enumerate(olabels):
+            table = np.zeros(len(olabels), dtype=np.int64)
+            for j in np.flatnonzero(used_o).tolist():
+                label = olabels[j]
                 key = str(label).strip().lower()
                 if key not in OUTCOME_CODES:
                     row = start + int(np.flatnonzero(ocodes == j)[0])
@@ -366,38 +427,55 @@ class BattleCounts:
                     )
                 table[j] = OUTCOME_CODES[key]
             out_maps.append(table)
-        names = {str(u) for enc, _ in done for _, uniq in enc[:2] for u in uniq}
+        names = {
+            str(u)
+            for (enc, _), masks in zip(done, used, strict=True)
+            for (_, uniq), mask in zip(enc[:2], masks[:2], strict=False)
+            for u, hit in zip(uniq, mask.tolist(), strict=True)
+            if hit
+        }
         m_after = len(self.models) + len(names - self._index.keys())
         if m_after * m_after * 4 > _PARALLEL_CELLS_MAX:
             return False
+        # unused codes map to model 0: their cells are empty, so they add nothing
         maps = [
-            [np.fromiter((self._model(str(u)) for u in uniq), dtype=np.int64, count=len(uniq)) for _, uniq in enc[:2]]
-            for enc, _ in done
+            [
+                np.fromiter(
+                    (self._model(str(u)) if hit else 0 for u, hit in zip(uniq, mask.tolist(), strict=True)),
+                    dtype=np.int64,
+                    count=len(uniq),
+                )
+                for (_, uniq), mask in zip(enc[:2], masks[:2], strict=False)
+            ]
+            for (enc, _), masks in zip(done, used, strict=True)
         ]
         m = len(self.models)
         size = m * m * 4
-        ordered = [np.zeros(size) for _ in range(1 if weights is None else 3)]
+        flat = [np.zeros(size) for _ in range(1 if weights is None else 3)]
         for (_, tables), (map_a, map_b), omap in zip(done, maps, out_maps, strict=True):
             assert tables is not None
             gcell = ((map_a[:, None, None] * m + map_b[None, :, None]) * 4 + omap[None, None, :]).ravel()
-            for total, table in zip(ordered, tables, strict=True):
+            for total, table in zip(flat, tables, strict=True):
                 total += np.bincount(gcell, weights=table, minlength=size)
-        cubes = [t.reshape(m, m, 4) for t in ordered]
+        cubes = [f.reshape(m, m, 4) for f in flat]
         if np.any(np.einsum("iik->i", cubes[0]) > 0):
             for (start, _), (enc, _), (map_a, map_b) in zip(spans, done, maps, strict=True):
                 same = map_a[enc[0][0]] == map_b[enc[1][0]]
                 if same.any():
                     row = start + int(np.flatnonzero(same)[0])
                     raise InvalidBattleError(f"row {row}: a model cannot battle itself", row=row)
-        # (a, b) with a < b as it is; (a, b) with a > b transposed, its "a wins" and "b wins" swapped
-        swapped = [c.transpose(1, 0, 2)[..., [1, 0, 2, 3]] for c in cubes]
-        iu, ju = np.triu_indices(m, k=1)
-        pairs = [(c[iu, ju] + sw[iu, ju]) for c, sw in zip(cubes, swapped, strict=True)]
+        # unordered pairs lo < hi: the (lo, hi) cell as it is plus the (hi, lo) cell with "a wins" and "b wins"
+        # swapped
+        iu, ju = _upper_pairs(m)
+        up, down = iu * m + ju, ju * m + iu
+        pairs = [
+            np.take(c2, up, axis=0) + np.take(c2, down, axis=0)[:, _SWAP_AB] for c2 in (f.reshape(-1, 4) for f in flat)
+        ]
         cc = pairs[0]
         present = np.flatnonzero(cc.sum(axis=1) > 0)
         cc = cc[present]
         cw, cw2 = (cc, cc) if weights is None else (pairs[1][present], pairs[2][present])
-        self._merge(iu[present].astype(np.int64), ju[present].astype(np.int64), cw, cw2, cc)
+        self._merge(iu[present], ju[present], cw, cw2, cc)
         self.n_battles += n
         return True
 
