@@ -15,8 +15,9 @@ Compared:
   older PyPI function is also timed when the data is small enough for its dense design (``--quick``).
   The 100-round bootstrap is timed on a few rounds and extrapolated (the JSON says so).
 - **choix** ``opt_pairwise`` (Newton-CG) on the doubled comparisons (ties: one win each way), if installed.
-- **arena-rank** ``BradleyTerry`` with sandwich CIs, if installed (its bootstrap forks a process pool with JAX;
-  not run).
+- **arena-rank** ``BradleyTerry`` with sandwich CIs (its bootstrap forks a process pool with JAX; not run). It pins
+  NumPy and pulls in JAX, so it runs in its own virtual environment under ``bench/.cache`` (created on first use;
+  ``--no-arena-rank`` skips it), on the same battles handed over as Parquet; in-process when importable here.
 
 The battles are timed twice: as string columns (pandas' default Arrow-backed ``str``; the headline) and as
 categorical columns (what a Parquet export with dictionary-encoded names reads back as), each side given the same
@@ -31,8 +32,11 @@ Run: ``python bench/bench_arena_ratings.py [--quick]``; writes bench/results/are
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -45,6 +49,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 from trustplane.arena.ratings import BradleyTerry
 
+ARENA_RANK_VENV = Path(__file__).resolve().parent / ".cache" / "arena-rank-venv"
+ARENA_RANK_RUN = """
+import json, sys, time
+import numpy as np, pandas as pd
+from importlib.metadata import version
+from arena_rank.models.bradley_terry import BradleyTerry
+from arena_rank.utils.data_utils import PairDataset
+
+df = pd.read_parquet(sys.argv[1])
+def fit():
+    ds = PairDataset.from_pandas(df)
+    return dict(BradleyTerry(n_competitors=len(ds.competitors)).compute_ratings_and_cis(ds, ci_method="sandwich"))
+fit()  # JIT compile
+t0 = time.perf_counter()
+out = fit()
+seconds = time.perf_counter() - t0
+json.dump({"seconds": seconds, "version": version("arena-rank"), "competitors": [str(c) for c in out["competitors"]],
+           "ratings": np.asarray(out["ratings"], dtype=float).tolist()}, open(sys.argv[2], "w"))
+"""
 ANCHOR = "mixtral-8x7b-instruct-v0.1"
 ANCHOR_RATING = 1114.0
 ALPHA = 400 / math.log(10)
@@ -153,6 +176,48 @@ def max_abs_diff(ours: dict[str, float], theirs: pd.Series) -> float:
     return float(max(abs(ours[k] - float(theirs[k])) for k in theirs.index))
 
 
+def arena_rank(df: pd.DataFrame, ours: dict[str, float]) -> dict[str, Any]:
+    """lmarena's arena-rank on the same battles: in process when importable, else in its own virtual environment."""
+    function = "arena_rank BradleyTerry.compute_ratings_and_cis(ci_method='sandwich')"
+    try:
+        from arena_rank.models.bradley_terry import BradleyTerry as ARBradleyTerry
+        from arena_rank.utils.data_utils import PairDataset
+
+        def ar_fit() -> dict[str, Any]:
+            ds = PairDataset.from_pandas(df)
+            model = ARBradleyTerry(n_competitors=len(ds.competitors))
+            return dict(model.compute_ratings_and_cis(ds, ci_method="sandwich"))
+
+        ar_fit()  # JIT compile
+        seconds, ar = best_of(ar_fit, 1)
+        out = {"seconds": seconds, "competitors": list(ar["competitors"]), "ratings": np.asarray(ar["ratings"])}
+        where = "in process"
+    except ImportError:
+        python = ARENA_RANK_VENV / "bin" / "python"
+        try:
+            if not python.exists():
+                print(f"creating {ARENA_RANK_VENV} and installing arena-rank (once; it pulls in JAX)", flush=True)
+                base = getattr(sys, "_base_executable", sys.executable)
+                subprocess.run([base, "-m", "venv", str(ARENA_RANK_VENV)], check=True)
+                subprocess.run([str(python), "-m", "pip", "install", "-q", "arena-rank", "pyarrow"], check=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                data, answer = Path(tmp) / "battles.parquet", Path(tmp) / "out.json"
+                df.to_parquet(data)
+                subprocess.run([str(python), "-c", ARENA_RANK_RUN, str(data), str(answer)], check=True, timeout=1800)
+                out = json.loads(answer.read_text())
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"skipped": f"arena-rank could not run in {ARENA_RANK_VENV}: {exc}"}
+        where = f"own virtual environment (arena-rank {out['version']})"
+    ar_r = pd.Series(np.asarray(out["ratings"], dtype=float), index=out["competitors"])
+    ar_r = ar_r + (ANCHOR_RATING - ar_r[ANCHOR])
+    return {
+        "function": function,
+        "where": where,
+        "fit_plus_sandwich_seconds": float(out["seconds"]),
+        "max_abs_delta_elo_vs_trustplane": max_abs_diff(ours, ar_r),
+    }
+
+
 def coverage(m: int, n: int, reps: int, method: str, seed: int) -> dict[str, Any]:
     """Coverage of the true ratings over ``reps`` fresh simulations, for anchored and for centred ratings.
 
@@ -195,6 +260,7 @@ def coverage(m: int, n: int, reps: int, method: str, seed: int) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="200k battles, fewer rounds and simulations")
+    parser.add_argument("--no-arena-rank", action="store_true", help="skip lmarena's arena-rank (no install)")
     args = parser.parse_args()
     m = 250
     n = 200_000 if args.quick else 2_000_000
@@ -314,26 +380,7 @@ def main() -> None:
         result["choix"] = {"skipped": str(exc) or "choix not installed"}
 
     # arena-rank
-    try:
-        from arena_rank.models.bradley_terry import BradleyTerry as ARBradleyTerry
-        from arena_rank.utils.data_utils import PairDataset
-
-        def ar_fit() -> dict[str, Any]:
-            ds = PairDataset.from_pandas(df)
-            model = ARBradleyTerry(n_competitors=len(ds.competitors))
-            return dict(model.compute_ratings_and_cis(ds, ci_method="sandwich"))
-
-        ar_fit()  # JIT compile
-        ar_s, ar = best_of(ar_fit, 1)
-        ar_r = pd.Series(np.asarray(ar["ratings"]), index=ar["competitors"])
-        ar_r = ar_r + (ANCHOR_RATING - ar_r[ANCHOR])
-        result["arena_rank"] = {
-            "function": "arena_rank BradleyTerry.compute_ratings_and_cis(ci_method='sandwich')",
-            "fit_plus_sandwich_seconds": ar_s,
-            "max_abs_delta_elo_vs_trustplane": max_abs_diff(ours, ar_r),
-        }
-    except ImportError:  # pragma: no cover
-        result["arena_rank"] = {"skipped": "arena-rank not installed"}
+    result["arena_rank"] = {"skipped": "--no-arena-rank"} if args.no_arena_rank else arena_rank(df, ours)
 
     # coverage over repeated simulations (200k battles each, also in the full run, to keep it to ~2 minutes)
     cov_n = 200_000
@@ -365,6 +412,11 @@ def main() -> None:
         f"({result['fastchat']['max_abs_delta_elo_vs_trustplane_tol_1e-12']:.4f} at tol 1e-12), "
         f"95% CI coverage {result['coverage'][0]['centred']['coverage']:.3f}"
     )
+    if "fit_plus_sandwich_vs_arena_rank" in result["speedup"]:
+        summary += (
+            f"; fit+sandwich {result['speedup']['fit_plus_sandwich_vs_arena_rank']:.0f}x arena-rank "
+            f"(max |Δ| {result['arena_rank']['max_abs_delta_elo_vs_trustplane']:.3f} Elo)"
+        )
     write_result("arena_ratings", result, summary)
 
 
