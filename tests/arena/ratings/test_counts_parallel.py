@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -32,6 +34,15 @@ def counts_of(counts: BattleCounts) -> dict[tuple[str, str], list[float]]:
     return out
 
 
+def added_in_parallel(counts: BattleCounts, cols: list[Any], weights: np.ndarray | None) -> bool:
+    """Add the battles; whether the parallel path (and it alone) took them."""
+    calls = []
+    original = counts._add_parallel
+    counts._add_parallel = lambda *args: calls.append(original(*args)) or calls[-1]  # type: ignore[method-assign]
+    counts.add_many(*cols, weights)
+    return calls == [True]
+
+
 @pytest.mark.parametrize("kind", ["arrow-pandas", "pyarrow", "chunked"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_parallel_equals_serial(kind: str, weighted: bool) -> None:
@@ -46,11 +57,7 @@ def test_parallel_equals_serial(kind: str, weighted: bool) -> None:
     else:
         cols = [pa.chunked_array([x[:1000].tolist(), x[1000:].tolist()]) for x in (a, b, o)]
     parallel = BattleCounts()
-    calls = []
-    original = parallel._add_parallel
-    parallel._add_parallel = lambda *args: calls.append(original(*args)) or calls[-1]  # type: ignore[method-assign]
-    parallel.add_many(*cols, w)
-    assert calls == [True]
+    assert added_in_parallel(parallel, cols, w)
     assert parallel.n_battles == serial.n_battles == 5000
     got, want = counts_of(parallel), counts_of(serial)
     assert got.keys() == want.keys()
@@ -157,11 +164,7 @@ def test_coded_columns_count_without_hashing_and_equal_the_serial_counts(kind: s
             for x in (a, b, o)
         ]
     coded = BattleCounts()
-    calls = []
-    original = coded._add_parallel
-    coded._add_parallel = lambda *args: calls.append(original(*args)) or calls[-1]  # type: ignore[method-assign]
-    coded.add_many(*cols, w)
-    assert calls == [True]
+    assert added_in_parallel(coded, cols, w)
     assert "never-played" not in coded.models and sorted(coded.models) == sorted(serial.models)
     got, want = by_name(coded), by_name(serial)
     assert got.keys() == want.keys()
