@@ -257,3 +257,14 @@ def test_prepared_statements_refuse_expanding_parameters(store: Store) -> None:
     statement = Prepared(select(log_meta).where(log_meta.c.name.in_(bindparam("names", expanding=True))))
     with store.read() as conn, pytest.raises(TypeError, match="expanding"):
         statement.first(conn, {"names": ["a"]})
+
+
+def test_prepared_statement_errors_are_sqlalchemy_errors(store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    store.upgrade()
+    insert = Prepared(log_meta.insert())
+    with pytest.raises(IntegrityError), store.write() as conn:
+        insert.executemany(conn, [{"name": "same", "value": "1"}, {"name": "same", "value": "2"}])
+    with store.read() as conn:
+        assert conn.execute(select(log_meta)).all() == []  # the failed transaction left nothing

@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.expression import Executable
 
 from trustplane.core.config import Settings
@@ -136,25 +136,33 @@ class Prepared:
         values = {**fixed, **params} if params else fixed
         return sql, (tuple(values[k] for k in order) if order is not None else values)
 
-    def _cursor(self, conn: Connection) -> Any:
+    @staticmethod
+    def _cursor(conn: Connection) -> Any:
         if not conn.in_transaction():
             conn.begin()  # as conn.execute would autobegin (the store's BEGIN is issued here)
         return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
+    @staticmethod
+    def _run(conn: Connection, method: str, sql: str, values: Any) -> Any:
+        """Run on a fresh cursor; driver errors become SQLAlchemy's (``OperationalError``, ``IntegrityError``…),
+        as ``conn.execute`` would raise them."""
+        cursor = Prepared._cursor(conn)
+        try:
+            getattr(cursor, method)(sql, values)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise DBAPIError.instance(sql, values, exc, conn.dialect.loaded_dbapi.Error) from exc
+        return cursor
+
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
         """Run once; returns the DB-API cursor (``fetchone``/``fetchall``)."""
-        sql, values = self._values(conn.dialect, params)
-        cursor = self._cursor(conn)
-        cursor.execute(sql, values)
-        return cursor
+        return self._run(conn, "execute", *self._values(conn.dialect, params))
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row of parameters."""
         dialect = conn.dialect
         sql = self._compiled(dialect)[0]
-        cursor = self._cursor(conn)
-        cursor.executemany(sql, [self._values(dialect, r)[1] for r in rows])
-        cursor.close()
+        self._run(conn, "executemany", sql, [self._values(dialect, r)[1] for r in rows]).close()
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row, or None."""
