@@ -206,14 +206,22 @@ class PairProblem:
             ll_h = (y * d - tot * softplus(d)).sum(axis=1) if need_ll else np.zeros(d.shape[0])
             zero_b = np.zeros(d.shape[0])
             g_h = self.gradient(y - tot * s, zero_b)
-            h_h = self.matrix(-tot * s * (1.0 - s), d, zero_b) if hessian else None
-            return ll_h, g_h, h_h
-        logp, sd, se, sdd, sde, see = outcome_terms(self.ties, d, eta)
+            return ll_h, g_h, self.hessian(n, x) if hessian else None
+        logp, sd, se, *_ = outcome_terms(self.ties, d, eta)
         with np.errstate(invalid="ignore"):
             ll = np.where(n > 0, n * logp, 0.0).sum(axis=(1, 2))
         g = self.gradient((n * sd).sum(-1), (n * se).sum(axis=(1, 2)))
-        h = self.matrix((n * sdd).sum(-1), (n * sde).sum(-1), (n * see).sum(axis=(1, 2))) if hessian else None
-        return ll, g, h
+        return ll, g, self.hessian(n, x) if hessian else None
+
+    def hessian(self, n: Array, x: Array) -> Array:
+        """Hessian (B, K, K) alone, from prepared counts ``n`` (see :meth:`prepare`)."""
+        theta, eta = self.split(x)
+        d = theta[:, self.lo] - theta[:, self.hi]
+        if self.ties == "half":
+            s = expit(d)
+            return self.matrix(-n[1] * s * (1.0 - s), d, np.zeros(d.shape[0]))
+        _, _, _, sdd, sde, see = outcome_terms(self.ties, d, eta)
+        return self.matrix((n * sdd).sum(-1), (n * sde).sum(-1), (n * see).sum(axis=(1, 2)))
 
     def meat(self, n2: Array, x: Array) -> Array:
         """Sum over battles of score outer products (the sandwich's meat), from squared-weight sums ``n2``
@@ -258,7 +266,7 @@ def newton(
         if converged.all():
             it -= 1
             break
-        h = None if use_chord else prob.derivatives(n, x, hessian=True, need_ll=False)[2]
+        h = None if use_chord else prob.hessian(n, x)  # only once the gradient says it is needed
         if use_chord:
             assert chord is not None
             step = g @ chord.T
